@@ -1,0 +1,29 @@
+# spin-repro: SPIN iterations 0..n as a Snakemake workflow.
+#   snakemake --cores all                                    tiny world (config/config.yaml)
+#   snakemake --configfile config/paper.yaml --profile profiles/slurm   paper scale on a cluster
+# The Snakefile only includes the stages and names the final targets; see rules/*.smk.
+
+# The default config is used only when no --configfile is given, so paper.yaml is not merged
+# on top of the tiny-world keys.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/sft.smk"
+include: "rules/generate.smk"
+include: "rules/reference.smk"
+include: "rules/train.smk"
+include: "rules/divergence.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True
+
+
+onsuccess:
+    print_results_summary()

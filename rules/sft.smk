@@ -1,0 +1,28 @@
+# Stage 2: the SFT model. Tiny world: train a tiny Llama briefly (the weak start).
+# Paper scale: materialise the published zephyr-7b-sft-full as models/sft.
+
+
+rule sft:
+    input:
+        train="data/sft/train.jsonl",
+        tokenizer="data/world/tokenizer" if TINY else [],
+    output:
+        model=directory("models/sft"),
+    params:
+        cfg=params_json("sft", "spin"),
+        tokenizer=lambda w, input: f"--tokenizer {input.tokenizer}" if TINY else "",
+    log:
+        "logs/sft/sft.log",
+    benchmark:
+        "results/benchmarks/sft.tsv"
+    threads: res("sft", "threads")
+    resources:
+        mem_mb=res("sft", "mem_mb"),
+        runtime=res("sft", "runtime"),
+        gpu=res("sft", "gpu"),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli sft --params {params.cfg:q}"
+        " --train {input.train} {params.tokenizer} --out {output.model}"
+        " --checkpoints work/sft 2>&1 | tee {log}"

@@ -1,0 +1,226 @@
+"""Command line for the workflow's rules: `python -m spin_core.cli <command> ...`.
+
+Each command does one stage. Rules pass their config sections as JSON (`--params`), so Snakemake
+re-runs a stage when its parameters change. Our errors are printed without a traceback and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from .errors import ConfigError, SpinError
+
+log = logging.getLogger("spin_core")
+
+
+def _params(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--params: invalid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ConfigError("--params: expected a JSON object of config sections")
+    return value
+
+
+def cmd_validate(a):
+    from .config import load_yaml, validate_config
+
+    for path in a.configs:
+        validate_config(load_yaml(path), source=str(path))
+        print(f"{path}: ok")
+
+
+def cmd_world(a):
+    from .tokenizer import build_tokenizer, save_tokenizer
+    from .world import TinyWorld, WorldConfig
+
+    world = TinyWorld(WorldConfig.from_dict(_params(a.params)["world"]))
+    tok = build_tokenizer(world.words)
+    from .io import atomic_dir
+
+    with atomic_dir(a.tokenizer_out) as tmp:
+        save_tokenizer(tok, tmp)
+    world.save(a.world_out)
+    log.info("world: %d words, fingerprint %s; tokenizer of %d tokens", len(world.words), world.fingerprint(), len(tok))
+
+
+def cmd_data(a):
+    from .data import load_ultrachat, make_tiny_sft_data, validate_sft_rows
+    from .io import write_jsonl
+
+    p = _params(a.params)
+    d = p["data"]
+    if d["source"] == "tiny_world":
+        from .world import TinyWorld
+
+        train, test = make_tiny_sft_data(TinyWorld.load(a.world), d["n_train"], d["n_test"], d["seed"])
+    else:
+        train = load_ultrachat(d["dataset"], d["train_split"], d["n_train"], d["seed"], d.get("revision"))
+        test = load_ultrachat(d["dataset"], d["test_split"], d["n_test"], d["seed"], d.get("revision"))
+    validate_sft_rows(train, a.train_out)
+    validate_sft_rows(test, a.test_out)
+    write_jsonl(a.train_out, train)
+    write_jsonl(a.test_out, test)
+    log.info("data: %d train rows -> %s, %d test rows -> %s", len(train), a.train_out, len(test), a.test_out)
+
+
+def cmd_sft(a):
+    from .config import SFTConfig, SpinConfig
+    from .sft import import_pretrained, train_sft
+
+    p = _params(a.params)
+    cfg = SFTConfig.from_dict(p["sft"])
+    if cfg.mode == "pretrained":
+        import_pretrained(cfg.model, cfg.revision, a.out)
+        return
+    spin = SpinConfig.from_dict(p["spin"])
+    summary = train_sft(cfg, a.train, a.tokenizer, a.out, a.checkpoints, spin.max_length, spin.max_prompt_length)
+    log.info("sft: %s", summary)
+
+
+def cmd_generate(a):
+    from .config import GenerateConfig
+    from .generation import generate_shard
+
+    cfg = GenerateConfig.from_dict(_params(a.params)["generate"])
+    generate_shard(a.model, a.prompts, a.out, cfg, a.shard, a.iteration)
+
+
+def cmd_reference(a):
+    from .config import SpinConfig
+    from .reference import reference_pass
+
+    p = _params(a.params)
+    reference_pass(a.pairs, a.model, a.out, SpinConfig.from_dict(p["spin"]), dtype=p.get("dtype", "float32"))
+
+
+def cmd_train(a):
+    from .config import SpinConfig
+    from .trainer import train_spin
+
+    train_spin(SpinConfig.from_dict(_params(a.params)["spin"]), a.pairs, a.init, a.out, a.checkpoints, a.metrics)
+
+
+def cmd_divergence(a):
+    from .config import DivergenceConfig
+    from .divergence import exact_divergence
+    from .io import write_table
+
+    cfg = DivergenceConfig.from_dict(_params(a.params)["divergence"])
+    write_table(a.out, exact_divergence(a.model, a.world, a.test, cfg, a.name, a.iteration))
+
+
+def cmd_gather(a):
+    import pandas as pd
+
+    from .io import write_table
+
+    frames = [pd.read_csv(p) for p in a.inputs]
+    write_table(a.out, pd.concat(frames, ignore_index=True))
+    log.info("gathered %d files into %s", len(frames), a.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="spin-repro", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("validate", help="validate config files against the schema")
+    s.add_argument("configs", nargs="+")
+    s.set_defaults(fn=cmd_validate)
+
+    s = sub.add_parser("world", help="build the tiny world and its tokenizer")
+    s.add_argument("--params", required=True)
+    s.add_argument("--world-out", required=True)
+    s.add_argument("--tokenizer-out", required=True)
+    s.set_defaults(fn=cmd_world)
+
+    s = sub.add_parser("data", help="write SFT train/test data (UltraChat schema)")
+    s.add_argument("--params", required=True)
+    s.add_argument("--world")
+    s.add_argument("--train-out", required=True)
+    s.add_argument("--test-out", required=True)
+    s.set_defaults(fn=cmd_data)
+
+    s = sub.add_parser("sft", help="train (tiny) or import (paper) the SFT model")
+    s.add_argument("--params", required=True)
+    s.add_argument("--train")
+    s.add_argument("--tokenizer")
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", default="work/sft")
+    s.set_defaults(fn=cmd_sft)
+
+    s = sub.add_parser("generate", help="sample y' from the previous iterate for one shard of prompts")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--iteration", type=int, required=True)
+    s.set_defaults(fn=cmd_generate)
+
+    s = sub.add_parser("reference", help="score pairs under the frozen reference model")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--pairs", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_reference)
+
+    s = sub.add_parser("train", help="one SPIN iteration")
+    s.add_argument("--params", required=True)
+    s.add_argument("--pairs", required=True)
+    s.add_argument("--init", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", required=True)
+    s.add_argument("--metrics", required=True)
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("divergence", help="exact forward/reverse KL of one model (tiny world)")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--world", required=True)
+    s.add_argument("--test", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--iteration", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_divergence)
+
+    s = sub.add_parser("gather", help="concatenate tidy CSVs")
+    s.add_argument("--inputs", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_gather)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    t0 = time.time()
+    try:
+        args.fn(args)
+    except SpinError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # Disk full, permission denied, ...: say which file, no traceback.
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"error: cannot write or read{where}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    log.info("%s done in %.1fs", args.command, time.time() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""SFT data in the UltraChat-200k schema and SPIN pairs: writing, loading, validating."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .io import read_records
+from .world import TinyWorld
+
+log = logging.getLogger(__name__)
+
+# Budget for sampling the "human" responses of the tiny world. With the default length hazard the
+# chance of running past it is below 1e-100, so the SFT responses are untruncated p_data samples.
+DATA_MAX_TOKENS = 96
+
+
+def prompt_id(prompt: str) -> str:
+    """UltraChat's prompt_id is the sha256 hex digest of the prompt text."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
+
+
+def make_tiny_sft_data(world: TinyWorld, n_train: int, n_test: int, seed: int) -> tuple[list, list]:
+    """Sample distinct prompts and one p_data response each; split into train and test rows."""
+    rng = np.random.default_rng(seed)
+    prompts, seen = [], set()
+    n_total = n_train + n_test
+    attempts = 0
+    while len(prompts) < n_total:
+        attempts += 1
+        if attempts > 50 * n_total:
+            raise DataError(f"world: cannot draw {n_total} distinct prompts; enlarge the world")
+        for p in world.sample_prompts(n_total - len(prompts), rng):
+            text = world.to_text(p)
+            if text not in seen:
+                seen.add(text)
+                prompts.append(p)
+    responses, complete = world.sample_responses(prompts, rng, DATA_MAX_TOKENS)
+    if not complete.all():
+        raise DataError("world: a data response ran past DATA_MAX_TOKENS; lower world.length_base")
+    rows = []
+    for p, r in zip(prompts, responses):
+        prompt, answer = world.to_text(p), world.to_text(r)
+        rows.append(
+            {
+                "prompt_id": prompt_id(prompt),
+                "prompt": prompt,
+                "messages": [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": answer},
+                ],
+            }
+        )
+    return rows[:n_train], rows[n_train:]
+
+
+def first_exchange(messages, where: str) -> tuple[str, str]:
+    """The first user turn and the assistant turn after it (SPIN is single-turn, as upstream)."""
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{where}: field 'messages' must be a non-empty list")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise DataError(f"{where}: messages[{i}] needs 'role' and 'content'")
+    for i, m in enumerate(messages[:-1]):
+        if m["role"] == "user" and messages[i + 1]["role"] == "assistant":
+            return str(m["content"]), str(messages[i + 1]["content"])
+    raise DataError(f"{where}: field 'messages' has no user turn followed by an assistant turn")
+
+
+def validate_sft_rows(rows: list[dict], path: str | Path) -> list[dict]:
+    """Check the UltraChat schema row by row; errors name the file, row and field."""
+    if not rows:
+        raise DataError(f"{path}: dataset is empty")
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows, start=1):
+        where = f"{path}: row {i}"
+        for key in ("prompt_id", "prompt", "messages"):
+            if key not in row:
+                raise DataError(f"{where}: missing field '{key}'")
+        if row["prompt_id"] in seen:
+            raise DataError(
+                f"{where}: duplicate prompt_id {row['prompt_id']!r} (first seen in row {seen[row['prompt_id']]})"
+            )
+        seen[row["prompt_id"]] = i
+        first_exchange(row["messages"], where)
+    return rows
+
+
+def load_sft(path: str | Path) -> list[dict]:
+    return validate_sft_rows(read_records(path), path)
+
+
+def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | None = None) -> list[dict]:
+    """Paper scale: `n` rows of HuggingFaceH4/ultrachat_200k (shuffled with `seed`), first exchange only."""
+    from datasets import load_dataset
+
+    log.info("loading %s split %s (revision %s)", name, split, revision)
+    ds = load_dataset(name, split=split, revision=revision)
+    ds = ds.shuffle(seed=seed)
+    n = min(n, len(ds))
+    rows = []
+    for i, row in enumerate(ds.select(range(n))):
+        user, assistant = first_exchange(row["messages"], f"{name}[{split}] row {i + 1}")
+        rows.append(
+            {
+                "prompt_id": row["prompt_id"],
+                "prompt": row["prompt"],
+                "messages": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": assistant},
+                ],
+            }
+        )
+    return rows
+
+
+def normalise_pair_row(row: dict, where: str) -> dict:
+    """Accept our `real`/`generated` pairs and the official `chosen`/`rejected` schema (UCLA-AGI/SPIN_iter*)."""
+    row = dict(row)
+    if "real" not in row and "chosen" in row:
+        row["real"] = row.pop("chosen")
+    if "generated" not in row and "rejected" in row:
+        row["generated"] = row.pop("rejected")
+    for key in ("real", "generated"):
+        if key not in row:
+            raise DataError(f"{where}: missing field '{key}' (or its official name)")
+        first_exchange(row[key], f"{where}: field '{key}'")
+    prompt, _ = first_exchange(row["real"], f"{where}: field 'real'")
+    row.setdefault("prompt", prompt)
+    row.setdefault("prompt_id", prompt_id(row["prompt"]))
+    return row
+
+
+def load_pairs(path: str | Path) -> list[dict]:
+    rows = read_records(path)
+    if not rows:
+        raise DataError(f"{path}: dataset is empty")
+    return [normalise_pair_row(r, f"{path}: row {i}") for i, r in enumerate(rows, start=1)]

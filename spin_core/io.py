@@ -1,0 +1,139 @@
+"""Atomic file and directory writes, and readers that report file and line on bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import DataError
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Drop temp siblings a killed earlier run left behind (one job writes a given output)."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def _tmp_sibling(path: Path, suffix: str = "") -> Path:
+    # Same directory as the target so os.replace is a rename on one filesystem (atomic).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    target = Path(path)
+    tmp = _tmp_sibling(target, suffix=target.suffix)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside `path`; it replaces `path` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read JSONL; a broken line raises DataError naming the file and line number."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    rows = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def write_table(path: str | os.PathLike, df: pd.DataFrame) -> None:
+    """Write a DataFrame as parquet or CSV (by suffix), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        elif path.suffix == ".jsonl":
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            raise ValueError(f"unsupported table suffix: {path}")
+
+
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """Read rows from .jsonl or .parquet as a list of dicts (nested lists become Python lists)."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    if path.suffix == ".parquet":
+        if not path.exists():
+            raise DataError(f"{path}: file not found")
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises several types for corrupt files
+            raise DataError(f"{path}: cannot read parquet ({e})") from None
+        return [_to_python(r) for r in df.to_dict(orient="records")]
+    raise DataError(f"{path}: unsupported file type (expected .jsonl or .parquet)")
+
+
+def _to_python(obj):
+    # pyarrow hands nested columns back as numpy arrays; the contracts speak in lists and dicts.
+    if isinstance(obj, dict):
+        return {k: _to_python(v) for k, v in obj.items()}
+    if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):
+        return _to_python(obj.tolist())
+    if isinstance(obj, list):
+        return [_to_python(v) for v in obj]
+    return obj

@@ -1,0 +1,145 @@
+"""Tokenising prompt/response pairs and summing response-token log-probs (prompt masked, EOS included)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import torch
+
+IGNORE_INDEX = -100
+log = logging.getLogger(__name__)
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Prompt tokens: the user turn through the chat template, ending with the assistant header."""
+    out = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
+    )
+    # transformers 5 returns a BatchEncoding; 4.x returned the id list.
+    return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+
+def encode_response(tokenizer, text: str) -> list[int]:
+    """Response tokens followed by EOS, so the model is scored on ending the response too."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return list(ids) + [tokenizer.eos_token_id]
+
+
+def truncate_pair(
+    prompt_ids: list[int], response_ids: list[int], max_length: int, max_prompt_length: int
+) -> tuple[list[int], list[int]]:
+    """Keep the prompt's last max_prompt_length tokens, then cut the response to fit max_length."""
+    prompt_ids = prompt_ids[-max_prompt_length:]
+    return prompt_ids, response_ids[: max(0, max_length - len(prompt_ids))]
+
+
+def sequence_logps(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    suppress_ids: Sequence[int] | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Sum of log p(label_t | tokens_<t) over positions whose label is not ignore_index.
+
+    logits: (batch, seq, vocab) from a causal LM; labels: (batch, seq), aligned with input_ids
+    (the shift by one happens here). Tokens in `suppress_ids` get zero probability, which is how
+    a policy restricted to an alphabet is scored. Returns (batch,) float32.
+    """
+    logits = logits[:, :-1, :].float()
+    labels = labels[:, 1:]
+    if suppress_ids:
+        idx = torch.as_tensor(list(suppress_ids), device=logits.device)
+        logits = logits.index_fill(-1, idx, torch.finfo(logits.dtype).min)
+    mask = labels != ignore_index
+    safe_labels = labels.masked_fill(~mask, 0)
+    token_logps = torch.log_softmax(logits, dim=-1).gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    return (token_logps * mask).sum(-1)
+
+
+def collate_sequences(
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    pad_id: int,
+    padding_side: str = "right",
+) -> dict[str, torch.Tensor]:
+    """Pad prompt+response sequences into input_ids, attention_mask, position_ids and labels.
+
+    Labels are the input ids on response positions and IGNORE_INDEX elsewhere. Position ids count
+    real tokens only, so left- and right-padded batches give the same log-probs.
+    """
+    seqs = [list(p) + list(r) for p, r in zip(prompts, responses)]
+    width = max(len(s) for s in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (p, s) in enumerate(zip(prompts, seqs)):
+        off = 0 if padding_side == "right" else width - len(s)
+        input_ids[i, off : off + len(s)] = torch.as_tensor(s)
+        attention[i, off : off + len(s)] = 1
+        labels[i, off + len(p) : off + len(s)] = torch.as_tensor(s[len(p) :], dtype=torch.long)
+    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": attention, "position_ids": position_ids, "labels": labels}
+
+
+def suppressed_token_ids(model) -> list[int]:
+    """The ids the saved policy may not emit (generation_config.suppress_tokens), or []."""
+    cfg = getattr(model, "generation_config", None)
+    return list(getattr(cfg, "suppress_tokens", None) or [])
+
+
+def model_logps(model, batch: dict[str, torch.Tensor], suppress_ids: Sequence[int] | None) -> torch.Tensor:
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        use_cache=False,
+    ).logits
+    return sequence_logps(logits, batch["labels"], suppress_ids)
+
+
+@torch.no_grad()
+def response_logps(
+    model,
+    prompts: Sequence[Sequence[int]],
+    responses: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int = 64,
+    desc: str = "scoring",
+) -> list[float]:
+    """Summed response log-probs under `model` for many pairs, in length-sorted batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    suppress = suppressed_token_ids(model)
+    # Sorting by length keeps padding (wasted compute) small; results are put back in order.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
+    out = [0.0] * len(prompts)
+    n_batches = (len(order) + batch_size - 1) // batch_size
+    t0, last = time.time(), time.time()
+    for b in range(n_batches):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        batch = collate_sequences([prompts[i] for i in idx], [responses[i] for i in idx], pad_id)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        for i, v in zip(idx, model_logps(model, batch, suppress).tolist()):
+            out[i] = v
+        if time.time() - last > 10 or b == n_batches - 1:
+            last = time.time()
+            log.info("%s: batch %d/%d (%.0fs)", desc, b + 1, n_batches, last - t0)
+    return out
+
+
+def encode_pair(tokenizer, row: dict, max_length: int, max_prompt_length: int, where: str = "pair"):
+    """(prompt_ids, real_response_ids, generated_response_ids) of a pairs row, truncated alike.
+
+    The reference pass and the trainer both call this, so the reference and policy log-probs
+    are always taken over exactly the same tokens.
+    """
+    from .data import first_exchange
+
+    user, real = first_exchange(row["real"], f"{where}: field 'real'")
+    _, generated = first_exchange(row["generated"], f"{where}: field 'generated'")
+    prompt = encode_prompt(tokenizer, user)
+    p, r = truncate_pair(prompt, encode_response(tokenizer, real), max_length, max_prompt_length)
+    _, g = truncate_pair(prompt, encode_response(tokenizer, generated), max_length, max_prompt_length)
+    return p, r, g

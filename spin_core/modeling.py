@@ -1,0 +1,81 @@
+"""Building the tiny Llama, and loading/saving model directories (model + tokenizer + chat template)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .errors import ModelError
+from .io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], seed: int):
+    """A randomly initialised LlamaForCausalLM sized by `architecture` (LlamaConfig kwargs)."""
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        **architecture,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        suppress_tokens=list(suppress_ids) or None,
+    )
+    return model
+
+
+def check_model_dir(path: str | Path) -> Path:
+    """A usable model directory has a config, weights and a tokenizer with a chat template."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"{path}: model directory not found")
+    if not (path / "config.json").exists():
+        raise ModelError(f"{path}: no config.json (not a save_pretrained directory)")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ModelError(f"{path}: no model weights (*.safetensors or *.bin)")
+    if not (path / "tokenizer_config.json").exists():
+        raise ModelError(f"{path}: no tokenizer (tokenizer_config.json missing)")
+    return path
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if not getattr(tok, "chat_template", None):
+        raise ModelError(f"{path}: tokenizer has no chat template")
+    if tok.pad_token_id is None:
+        # Zephyr ships no pad token; the official SPIN code pads with EOS, and so do we.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(path: str | Path, dtype: str = "float32", device: str | None = None):
+    """Load (model, tokenizer) from a save_pretrained directory, checking it first."""
+    from transformers import AutoModelForCausalLM
+
+    path = check_model_dir(path)
+    tok = load_tokenizer(path)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device), tok
+
+
+def save_model(model, tokenizer, out_dir: str | Path) -> None:
+    """save_pretrained model + tokenizer into a temp dir, renamed onto out_dir when complete."""
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    log.info("saved model to %s", out_dir)

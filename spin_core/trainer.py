@@ -1,0 +1,149 @@
+"""SPIN training on transformers.Trainer: one concatenated forward for real and generated
+responses, reference log-probs read from the pairs file, logistic (or hinge) loss."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from .config import SpinConfig
+from .data import load_pairs
+from .errors import DataError
+from .io import write_json
+from .logprobs import collate_sequences, encode_pair, model_logps, suppressed_token_ids
+from .loss import spin_loss
+from .training import ProgressLogger, check_finite, remove_checkpoints, train_resumable, training_arguments
+
+log = logging.getLogger(__name__)
+
+
+def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
+    out = []
+    for i, row in enumerate(rows, start=1):
+        for key in ("ref_logp_real", "ref_logp_generated"):
+            if key not in row:
+                raise DataError(f"{where}: row {i}: missing field '{key}' (run the reference pass first)")
+        p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"{where}: row {i}")
+        out.append({"prompt_ids": p, "real_ids": r, "generated_ids": g,
+                    "ref_logps": (float(row["ref_logp_real"]), float(row["ref_logp_generated"]))})
+    return out
+
+
+def spin_collator(pad_id: int):
+    """B pairs -> one batch of 2B sequences: rows 0..B-1 real, rows B..2B-1 generated."""
+
+    def collate(examples):
+        prompts = [e["prompt_ids"] for e in examples] * 2
+        responses = [e["real_ids"] for e in examples] + [e["generated_ids"] for e in examples]
+        batch = collate_sequences(prompts, responses, pad_id)
+        batch["ref_logps"] = torch.tensor(
+            [e["ref_logps"][0] for e in examples] + [e["ref_logps"][1] for e in examples], dtype=torch.float32
+        )
+        return batch
+
+    return collate
+
+
+def _make_trainer_class():
+    from transformers import Trainer
+
+    class SPINTrainer(Trainer):
+        """Trainer whose loss is SPIN's, with metrics named as in the official code."""
+
+        def __init__(self, *args, beta: float, loss_type: str, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.beta = beta
+            self.loss_type = loss_type
+            self.suppress_ids = suppressed_token_ids(self.model)
+            self._metrics = defaultdict(list)
+            # Our loss is already a per-pair mean: do not let Trainer rescale it by token counts.
+            self.model_accepts_loss_kwargs = False
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            ref = inputs.pop("ref_logps")
+            n = ref.shape[0] // 2
+            logps = model_logps(model, inputs, self.suppress_ids)
+            losses, real_rewards, gen_rewards = spin_loss(
+                logps[:n], logps[n:], ref[:n], ref[n:], self.beta, self.loss_type
+            )
+            loss = losses.mean()
+            check_finite(loss, self.state.global_step)
+            m = self._metrics
+            m["rewards/real"].append(real_rewards.mean().item())
+            m["rewards/generated"].append(gen_rewards.mean().item())
+            m["rewards/margins"].append((real_rewards - gen_rewards).mean().item())
+            m["rewards/accuracies"].append((real_rewards > gen_rewards).float().mean().item())
+            m["logps/real"].append(logps[:n].detach().mean().item())
+            m["logps/generated"].append(logps[n:].detach().mean().item())
+            return (loss, {"logps": logps}) if return_outputs else loss
+
+        def log(self, logs, *args, **kwargs):
+            for k, v in self._metrics.items():
+                if v:
+                    logs[k] = sum(v) / len(v)
+            self._metrics.clear()
+            super().log(logs, *args, **kwargs)
+
+    return SPINTrainer
+
+
+def train_spin(
+    cfg: SpinConfig,
+    pairs_path: str | Path,
+    init_model_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    metrics_path: str | Path,
+) -> dict:
+    """One SPIN iteration: start from the previous iterate and train on the scored pairs."""
+    from .modeling import load_model, save_model
+
+    rows = load_pairs(pairs_path)
+    # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
+    model, tokenizer = load_model(init_model_dir, dtype="float32")
+    examples = encode_pairs_for_training(rows, tokenizer, cfg, str(pairs_path))
+    log.info("train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s", len(examples), cfg.beta, cfg.loss,
+             cfg.learning_rate, cfg.num_train_epochs)
+    args = training_arguments(
+        checkpoint_dir,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        warmup_ratio=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        optim=cfg.optim,
+        weight_decay=cfg.weight_decay,
+        bf16=cfg.bf16 and torch.cuda.is_available(),
+        logging_steps=cfg.logging_steps,
+        save_strategy=cfg.save_strategy,
+        save_steps=cfg.save_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=cfg.dataloader_num_workers,
+    )
+    trainer = _make_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=spin_collator(tokenizer.pad_token_id),
+        callbacks=[ProgressLogger("train")],
+        beta=cfg.beta,
+        loss_type=cfg.loss,
+    )
+    result = train_resumable(trainer, checkpoint_dir)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_pairs": len(examples)}
+    if history:
+        final.update({k: v for k, v in history[-1].items() if "/" in k or k == "loss"})
+    if trainer.is_world_process_zero():
+        save_model(trainer.model, tokenizer, out_dir)
+        write_json(metrics_path, {"final": final, "log_history": trainer.state.log_history})
+        if not cfg.keep_checkpoints:
+            remove_checkpoints(checkpoint_dir)
+    log.info("train: final %s", final)
+    return final

@@ -1,0 +1,50 @@
+"""Atomic writes: a failure leaves neither a partial file nor a temp file behind."""
+
+import pytest
+
+from spin_core.io import atomic_dir, atomic_path, write_text
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "out.csv"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as tmp:
+        (tmp / "config.json").write_text("{}")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("partial")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in target.iterdir()) == ["config.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_stale_temp_from_a_killed_run_is_cleaned(tmp_path):
+    # What a SIGKILL leaves: a hidden temp sibling. The next write of the same target removes it.
+    (tmp_path / ".out.csv.abc123.tmp.csv").write_text("half")
+    write_text(tmp_path / "out.csv", "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_unwritable_directory_raises_oserror(tmp_path):
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        with pytest.raises(OSError):
+            write_text(ro / "x.txt", "x")
+    finally:
+        ro.chmod(0o700)
