@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 from .errors import ConfigError, SpinError
 

@@ -63,7 +63,9 @@ class SFTConfig:
         if cfg.mode == "pretrained" and not cfg.model:
             raise ConfigError("sft.model: required when sft.mode is 'pretrained'")
         if cfg.mode == "train":
-            _positive("sft", learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size)
+            _positive(
+                "sft", learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size
+            )
         return cfg
 
 
@@ -118,7 +120,8 @@ class SpinConfig:
     logging_steps: int = 10
     save_strategy: str = "steps"  # steps | epoch
     save_steps: int = 50
-    keep_checkpoints: bool = False
+    save_total_limit: int | None = 1  # checkpoints kept while training (None: all)
+    keep_checkpoints: bool = False  # keep them after the final model is saved
     ref_batch_size: int = 64
     dataloader_num_workers: int = 0
     gpus: int = 1
@@ -157,8 +160,13 @@ class DivergenceConfig:
     @classmethod
     def from_dict(cls, d):
         cfg = _parse(cls, d, "divergence")
-        _positive("divergence", n_prompts=cfg.n_prompts, samples_per_prompt=cfg.samples_per_prompt,
-                  max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+        _positive(
+            "divergence",
+            n_prompts=cfg.n_prompts,
+            samples_per_prompt=cfg.samples_per_prompt,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size,
+        )
         return cfg
 
 

@@ -86,7 +86,9 @@ def exact_divergence(
     ys, complete = world.sample_responses(prompt_words, rng, budget)
     logp_data = world.log_prob(prompt_words, ys, complete)
     response_ids = [[token_of[int(w)] for w in y] + ([tok.eos_token_id] if c else []) for y, c in zip(ys, complete)]
-    logp_model = np.array(response_logps(model, prompt_ids, response_ids, tok.pad_token_id, cfg.batch_size, "forward KL"))
+    logp_model = np.array(
+        response_logps(model, prompt_ids, response_ids, tok.pad_token_id, cfg.batch_size, "forward KL")
+    )
     forward = (logp_data - logp_model).reshape(len(rows), k)
 
     # Reverse KL: responses from the model (temperature 1, no top-p/top-k: the policy itself).
@@ -100,13 +102,28 @@ def exact_divergence(
 
     log.info(
         "%s: %d prompts x %d samples; truncated at %d tokens: data %.2f%%, model %.2f%%; mean length data %.1f, model %.1f",
-        model_name, len(rows), k, budget, 100 * (1 - complete.mean()), 100 * (1 - np.mean(done)),
-        np.mean([len(y) for y in ys]), np.mean([len(w) for w in words]),
+        model_name,
+        len(rows),
+        k,
+        budget,
+        100 * (1 - complete.mean()),
+        100 * (1 - np.mean(done)),
+        np.mean([len(y) for y in ys]),
+        np.mean([len(w) for w in words]),
     )
     out = []
     for metric, values in (("forward_kl", forward), ("reverse_kl", reverse)):
         mean, lo, hi = clustered_mean_ci(values)
-        out.append({"model": model_name, "iteration": iteration, "metric": metric, "value": mean,
-                    "ci_low": lo, "ci_high": hi, "n": int(values.size)})
+        out.append(
+            {
+                "model": model_name,
+                "iteration": iteration,
+                "metric": metric,
+                "value": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": int(values.size),
+            }
+        )
         log.info("%s %s = %.4f nats [%.4f, %.4f]", model_name, metric, mean, lo, hi)
     return pd.DataFrame(out, columns=DIVERGENCE_COLUMNS)

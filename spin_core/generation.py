@@ -42,7 +42,11 @@ def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConf
     finished = [False] * len(prompt_ids)
     n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
     t0, last = time.time(), time.time()
-    sampling = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0) if cfg.temperature > 0 else dict(do_sample=False)
+    sampling = (
+        dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
+        if cfg.temperature > 0
+        else dict(do_sample=False)
+    )
     for b in range(n_batches):
         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
         width = max(len(prompt_ids[i]) for i in idx)
@@ -144,6 +148,12 @@ def generate_shard(
     write_table(out_path, pd.DataFrame.from_records(records))
     elapsed = time.time() - t0
     n_tokens = sum(len(o) for o in outputs)
-    log.info("generate: %d responses, %d tokens in %.1fs (%.0f tok/s), %.1f%% finished with EOS",
-             len(records), n_tokens, elapsed, n_tokens / max(elapsed, 1e-9), 100 * np.mean(finished or [0]))
+    log.info(
+        "generate: %d responses, %d tokens in %.1fs (%.0f tok/s), %.1f%% finished with EOS",
+        len(records),
+        n_tokens,
+        elapsed,
+        n_tokens / max(elapsed, 1e-9),
+        100 * np.mean(finished or [0]),
+    )
     return {"n": len(records), "tokens": n_tokens, "seconds": elapsed}

@@ -19,8 +19,9 @@ def encode_sft_rows(rows: list[dict], tokenizer, max_length: int, max_prompt_len
     out = []
     for i, row in enumerate(rows, start=1):
         user, assistant = first_exchange(row["messages"], f"row {i}")
-        p, r = truncate_pair(encode_prompt(tokenizer, user), encode_response(tokenizer, assistant),
-                             max_length, max_prompt_length)
+        p, r = truncate_pair(
+            encode_prompt(tokenizer, user), encode_response(tokenizer, assistant), max_length, max_prompt_length
+        )
         out.append({"prompt_ids": p, "response_ids": r})
     return out
 
@@ -89,9 +90,10 @@ def train_sft(
 
 def import_pretrained(model: str, revision: str | None, out_dir: str | Path) -> None:
     """Paper scale: materialise a published SFT model (hub id or local path) as models/sft."""
-    from .modeling import check_model_dir
-    from .io import atomic_dir
     import shutil
+
+    from .io import atomic_dir
+    from .modeling import check_model_dir
 
     src = Path(model)
     with atomic_dir(out_dir) as tmp:

@@ -27,8 +27,14 @@ def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, wher
             if key not in row:
                 raise DataError(f"{where}: row {i}: missing field '{key}' (run the reference pass first)")
         p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"{where}: row {i}")
-        out.append({"prompt_ids": p, "real_ids": r, "generated_ids": g,
-                    "ref_logps": (float(row["ref_logp_real"]), float(row["ref_logp_generated"]))})
+        out.append(
+            {
+                "prompt_ids": p,
+                "real_ids": r,
+                "generated_ids": g,
+                "ref_logps": (float(row["ref_logp_real"]), float(row["ref_logp_generated"])),
+            }
+        )
     return out
 
 
@@ -105,15 +111,21 @@ def train_spin(
     # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
     model, tokenizer = load_model(init_model_dir, dtype="float32")
     examples = encode_pairs_for_training(rows, tokenizer, cfg, str(pairs_path))
-    log.info("train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s", len(examples), cfg.beta, cfg.loss,
-             cfg.learning_rate, cfg.num_train_epochs)
+    log.info(
+        "train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s",
+        len(examples),
+        cfg.beta,
+        cfg.loss,
+        cfg.learning_rate,
+        cfg.num_train_epochs,
+    )
     args = training_arguments(
         checkpoint_dir,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.num_train_epochs,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         warmup_ratio=cfg.warmup_ratio,
         lr_scheduler_type=cfg.lr_scheduler_type,
         optim=cfg.optim,
@@ -122,6 +134,7 @@ def train_spin(
         logging_steps=cfg.logging_steps,
         save_strategy=cfg.save_strategy,
         save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         data_seed=cfg.seed,
         dataloader_num_workers=cfg.dataloader_num_workers,

@@ -113,9 +113,7 @@ class TinyWorld:
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise DataError(f"{path}: not a tiny-world file ({e})") from None
         if world.fingerprint() != spec.get("fingerprint"):
-            raise DataError(
-                f"{path}: fingerprint mismatch: this numpy draws a different world from the same seed"
-            )
+            raise DataError(f"{path}: fingerprint mismatch: this numpy draws a different world from the same seed")
         return world
 
     # ---------- text ----------

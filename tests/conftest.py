@@ -29,7 +29,13 @@ def tiny_model(tokenizer):
     from spin_core.modeling import build_tiny_model
     from spin_core.tokenizer import non_response_token_ids
 
-    arch = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=4, max_position_embeddings=64)
+    arch = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=64,
+    )
     model = build_tiny_model(arch, tokenizer, non_response_token_ids(tokenizer), seed=0)
     return model.eval()

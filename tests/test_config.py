@@ -20,7 +20,12 @@ def test_paper_config_carries_the_official_recipe():
     cfg = load_yaml(ROOT / "config" / "paper.yaml")
     spin = cfg["spin"]
     assert (spin["beta"], spin["learning_rate"], spin["optim"], spin["num_train_epochs"]) == (0.1, 5e-7, "rmsprop", 3)
-    assert (spin["lr_scheduler_type"], spin["warmup_ratio"], spin["max_length"], spin["max_prompt_length"]) == ("linear", 0.1, 1024, 512)
+    assert (spin["lr_scheduler_type"], spin["warmup_ratio"], spin["max_length"], spin["max_prompt_length"]) == (
+        "linear",
+        0.1,
+        1024,
+        512,
+    )
     assert spin["per_device_train_batch_size"] * spin["gpus"] == 64
     assert cfg["sft"]["model"] == "alignment-handbook/zephyr-7b-sft-full"
     assert cfg["data"]["n_train"] == 50000 and cfg["generate"]["backend"] == "vllm"
@@ -55,9 +60,20 @@ def mutate(path, value):
         (("world",), KeyError, r"world: required when scale is 'tiny'"),
         (("resources", "trian"), {"mem_mb": 1}, r"resources: 'trian' does not match any of the regexes"),
     ],
-    ids=["invalid_unknown_key", "invalid_negative_lr", "invalid_beta_zero", "invalid_beta_type",
-         "invalid_iterations_start", "invalid_iterations_gap", "invalid_scale", "invalid_top_p",
-         "invalid_prompt_length", "invalid_missing_section", "invalid_missing_world", "invalid_resource_rule"],
+    ids=[
+        "invalid_unknown_key",
+        "invalid_negative_lr",
+        "invalid_beta_zero",
+        "invalid_beta_type",
+        "invalid_iterations_start",
+        "invalid_iterations_gap",
+        "invalid_scale",
+        "invalid_top_p",
+        "invalid_prompt_length",
+        "invalid_missing_section",
+        "invalid_missing_world",
+        "invalid_resource_rule",
+    ],
 )
 def test_invalid_config_names_the_key(path, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -70,7 +86,8 @@ def test_cli_validate_prints_error_without_traceback(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "config" / "config.yaml").read_text().replace("beta: 0.1", "beta: -0.1"))
-    proc = subprocess.run([sys.executable, "-m", "spin_core.cli", "validate", str(bad)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "spin_core.cli", "validate", str(bad)], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2
     assert "spin.beta" in proc.stderr and "Traceback" not in proc.stderr

@@ -10,8 +10,11 @@ from spin_core.io import write_jsonl
 
 
 def row(pid="a", user="ba", assistant="be"):
-    return {"prompt_id": pid, "prompt": user,
-            "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+    return {
+        "prompt_id": pid,
+        "prompt": user,
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+    }
 
 
 def test_tiny_sft_data_is_in_ultrachat_schema_with_disjoint_splits(world, tmp_path):
@@ -38,12 +41,25 @@ def test_tiny_sft_data_is_deterministic(world):
         ([json.dumps(row()), "{broken"], r"x.jsonl:2: invalid JSON"),
         ([json.dumps({"prompt_id": "a", "prompt": "ba"})], r"row 1: missing field 'messages'"),
         ([json.dumps(row("a")), json.dumps(row("a"))], r"row 2: duplicate prompt_id 'a' \(first seen in row 1\)"),
-        ([json.dumps({**row(), "messages": [{"role": "user", "content": "ba"}]})], "no user turn followed by an assistant turn"),
-        ([json.dumps({**row(), "messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]})], r"messages\[0\] needs 'role' and 'content'"),
+        (
+            [json.dumps({**row(), "messages": [{"role": "user", "content": "ba"}]})],
+            "no user turn followed by an assistant turn",
+        ),
+        (
+            [json.dumps({**row(), "messages": [{"role": "user"}, {"role": "assistant", "content": "x"}]})],
+            r"messages\[0\] needs 'role' and 'content'",
+        ),
         (["[1, 2]"], "expected a JSON object"),
     ],
-    ids=["malformed_empty", "malformed_broken_line", "malformed_missing_messages", "malformed_duplicate_id",
-         "malformed_no_assistant", "malformed_message_fields", "malformed_not_object"],
+    ids=[
+        "malformed_empty",
+        "malformed_broken_line",
+        "malformed_missing_messages",
+        "malformed_duplicate_id",
+        "malformed_no_assistant",
+        "malformed_message_fields",
+        "malformed_not_object",
+    ],
 )
 def test_bad_sft_files_name_file_row_and_field(tmp_path, lines, message):
     path = tmp_path / "x.jsonl"

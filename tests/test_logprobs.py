@@ -77,8 +77,10 @@ def test_truncation_keeps_prompt_tail_and_cuts_response():
 
 
 def test_encode_pair_uses_same_prompt_for_both(tokenizer):
-    row = {"real": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "da de"}],
-           "generated": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "fa"}]}
+    row = {
+        "real": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "da de"}],
+        "generated": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "fa"}],
+    }
     p, r, g = encode_pair(tokenizer, row, 64, 16)
     assert p == encode_prompt(tokenizer, "ba be")
     assert tokenizer.convert_ids_to_tokens(r) == ["da", "de", "</s>"]

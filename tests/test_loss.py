@@ -25,8 +25,10 @@ def test_logistic_loss_closed_form_on_batch():
     pr, pg, rr, rg = (torch.randn(64, generator=g, dtype=torch.float64) * 5 for _ in range(4))
     beta = 0.1
     losses, _, _ = spin_loss(pr, pg, rr, rg, beta)
-    expected = [math.log1p(math.exp(-beta * ((a - c) - (b - d)))) for a, b, c, d in
-                zip(pr.tolist(), pg.tolist(), rr.tolist(), rg.tolist())]
+    expected = [
+        math.log1p(math.exp(-beta * ((a - c) - (b - d))))
+        for a, b, c, d in zip(pr.tolist(), pg.tolist(), rr.tolist(), rg.tolist())
+    ]
     assert torch.allclose(losses, torch.tensor(expected, dtype=torch.float64), atol=1e-12)
 
 
@@ -47,8 +49,9 @@ def test_logistic_is_stable_for_large_margins():
 def test_hinge_loss_hand_computed():
     # pair 1: (-1 - -1) - (-2 - -1) = 1 -> margin 0.2 -> 0.8
     # pair 2: (-10 - -12) - (-20 - -18) = 4 -> margin 0.8 -> 0.2;  pair 3: margin 2 -> 0
-    losses, _, _ = spin_loss(t(-1.0, -10.0, 0.0), t(-2.0, -20.0, -10.0), t(-1.0, -12.0, 0.0),
-                             t(-1.0, -18.0, 0.0), 0.2, "hinge")
+    losses, _, _ = spin_loss(
+        t(-1.0, -10.0, 0.0), t(-2.0, -20.0, -10.0), t(-1.0, -12.0, 0.0), t(-1.0, -18.0, 0.0), 0.2, "hinge"
+    )
     assert losses.tolist() == pytest.approx([0.8, 0.2, 0.0])
 
 

@@ -7,7 +7,6 @@ import subprocess
 import time
 
 import pytest
-
 from workflow_helpers import check_no_partial_outputs, declared_outputs, snakemake_cmd, workflow_env
 
 
@@ -25,12 +24,14 @@ def wait_for(predicate, timeout: float, proc) -> bool:
 @pytest.mark.slow
 def test_kill_during_training_then_rerun_resumes(tmp_path):
     log = open(tmp_path / "first_run.log", "w")
-    proc = subprocess.Popen(snakemake_cmd(tmp_path), env=workflow_env(), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(tmp_path), env=workflow_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     ckpt_dir = tmp_path / "work" / "train" / "iter1"
     try:
-        reached = wait_for(lambda: ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*/trainer_state.json")),
-                           timeout=400, proc=proc)
+        reached = wait_for(
+            lambda: ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc
+        )
         assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
         time.sleep(0.3)  # let training go on past the checkpoint, into unsaved steps
     finally:
@@ -41,8 +42,14 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     # Nothing present is half-written: every file parses, every model dir is complete.
     check_no_partial_outputs(tmp_path)
 
-    finished = ["models/sft", "models/iter0", "data/pairs/pairs_iter0.parquet", "data/pairs/pairs_iter1.parquet",
-                "data/generated/iter1/shard0-of-1.parquet", "results/train/iter0/metrics.json"]
+    finished = [
+        "models/sft",
+        "models/iter0",
+        "data/pairs/pairs_iter0.parquet",
+        "data/pairs/pairs_iter1.parquet",
+        "data/generated/iter1/shard0-of-1.parquet",
+        "results/train/iter0/metrics.json",
+    ]
     before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
 
     # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.

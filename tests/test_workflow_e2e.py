@@ -4,7 +4,6 @@ import math
 
 import pandas as pd
 import pytest
-
 from workflow_helpers import MODELS, ROOT, check_no_partial_outputs, declared_outputs, run_snakemake
 
 

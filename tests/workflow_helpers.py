@@ -11,8 +11,20 @@ MODELS = ["sft", "iter0", "iter1", "iter2", "iter3"]
 
 
 def snakemake_cmd(workdir: Path, *args: str, configfile: Path = MICRO) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(configfile), "--cores", "2", *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *args,
+    ]
 
 
 def workflow_env() -> dict:
@@ -25,13 +37,20 @@ def workflow_env() -> dict:
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, *args, **kw), env=workflow_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        snakemake_cmd(workdir, *args, **kw), env=workflow_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def declared_outputs(iterations=(0, 1, 2, 3), shards=1) -> list[str]:
-    out = ["data/world/world.json", "data/world/tokenizer", "data/sft/train.jsonl", "data/sft/test.jsonl",
-           "models/sft", "results/divergence/exact.csv"]
+    out = [
+        "data/world/world.json",
+        "data/world/tokenizer",
+        "data/sft/train.jsonl",
+        "data/sft/test.jsonl",
+        "models/sft",
+        "results/divergence/exact.csv",
+    ]
     for t in iterations:
         out += [f"data/generated/iter{t}/shard{k}-of-{shards}.parquet" for k in range(shards)]
         out += [f"data/pairs/pairs_iter{t}.parquet", f"models/iter{t}", f"results/train/iter{t}/metrics.json"]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Command 2 of the README: install, lint, then the whole test suite (offline; ~6 minutes on 2 cores).
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not slow"` for the fast subset).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+ruff check spin_core analysis tests benchmarks && ruff format --check spin_core analysis tests benchmarks || exit 1
+python -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+    echo "error: pytest collected no tests" >&2
+    exit 1
+fi
+exit "$rc"
