@@ -212,3 +212,19 @@ class TinyWorld:
             prev2 = np.where(emits_word, prev1, prev2)
             prev1 = np.where(emits_word, nxt, prev1)
         return total
+
+    def greedy_response(self, prompt: np.ndarray, max_tokens: int) -> tuple[np.ndarray, bool]:
+        """The most probable token at each step (stop included), for up to max_tokens tokens."""
+        start = self.config.n_words
+        target = self._target_length(np.array([len(prompt)]))
+        first, last = np.array([prompt[0]]), np.array([prompt[-1]])
+        prev1, prev2 = np.array([start]), np.array([start])
+        words = []
+        for k in range(max_tokens):
+            log_words, log_stop, log_go = self._step(prev1, prev2, first, last, k, target)
+            best = int(np.argmax(log_words[0]))
+            if log_stop[0] >= log_go[0] + log_words[0, best]:
+                return np.array(words, dtype=np.int64), True
+            words.append(best)
+            prev1, prev2 = np.array([best]), prev1
+        return np.array(words, dtype=np.int64), False

@@ -131,6 +131,11 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, model_dir, t
     import shutil
 
     shutil.copytree(tmp_path / "ck_a" / "checkpoint-4", tmp_path / "ck_b" / "checkpoint-4")
+    # ...and a kill while saving step 6 left a partial checkpoint, and step 5's is corrupt.
+    (tmp_path / "ck_b" / "checkpoint-6").mkdir()
+    (tmp_path / "ck_b" / "checkpoint-6" / "config.json").write_text("{}")
+    shutil.copytree(tmp_path / "ck_a" / "checkpoint-4", tmp_path / "ck_b" / "checkpoint-5")
+    (tmp_path / "ck_b" / "checkpoint-5" / "optimizer.pt").write_bytes(b"truncated")
     resumed = train_spin(cfg(), pairs, model_dir, tmp_path / "b", tmp_path / "ck_b", tmp_path / "b.json")
     assert resumed["global_step"] == full["global_step"]
     from transformers import AutoModelForCausalLM
