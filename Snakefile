@@ -17,6 +17,7 @@ include: "rules/generate.smk"
 include: "rules/reference.smk"
 include: "rules/train.smk"
 include: "rules/divergence.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -39,6 +39,11 @@ def params_json(*sections):
     return json.dumps({s: config.get(s) for s in sections}, sort_keys=True)
 
 
+def params_json_sub(section, sub):
+    """One subsection as {sub: ...} JSON, so only its changes re-run a rule."""
+    return json.dumps({sub: config.get(section, {}).get(sub, {})}, sort_keys=True)
+
+
 def res(family, key):
     """Per-rule-family resource from config.resources, falling back to its default entry."""
     table = config["resources"]
@@ -74,6 +79,8 @@ def final_targets():
     targets = [f"results/train/iter{t}/metrics.json" for t in ITERATIONS]
     if TINY:
         targets.append("results/divergence/exact.csv")
+    if config.get("evaluation", {}).get("enabled", False):
+        targets.append("results/eval/scores.csv")
     return targets
 
 

@@ -125,6 +125,95 @@ def cmd_gather(a):
     log.info("gathered %d files into %s", len(frames), a.out)
 
 
+def cmd_eval_tasks(a):
+    from .eval_tasks import build_tiny_eval_tasks
+
+    written = build_tiny_eval_tasks(a.world, a.test, a.out_dir, _params(a.params)["evaluation"].get("tiny_tasks", {}))
+    log.info("eval tasks: %s", written)
+
+
+def cmd_fetch(a):
+    from .remote import fetch_verified
+
+    fetch_verified(a.url, a.sha256, a.out)
+
+
+def cmd_eval_lm(a):
+    from .io import write_table
+    from .lm_eval_runner import run_lm_eval
+
+    fam = _params(a.params)["family"]
+    task = fam["tasks"][a.task]
+    df = run_lm_eval(
+        a.model,
+        a.name,
+        a.benchmark,
+        a.task,
+        task["metrics"],
+        task["num_fewshot"],
+        backend=fam.get("backend", "hf"),
+        dtype=fam.get("dtype", "float32"),
+        batch_size=fam.get("batch_size", 16),
+        limit=fam.get("limit"),
+        include_path=a.include_path,
+        results_json=a.out_json,
+        extra_model_args=fam.get("model_args", ""),
+    )
+    write_table(a.out_csv, df)
+
+
+def cmd_mt_bench_answer(a):
+    from .mt_bench import generate_answers, load_questions, write_records
+
+    cfg = _params(a.params)["mt_bench"]
+    answers = generate_answers(
+        a.model,
+        load_questions(a.questions),
+        a.name,
+        cfg.get("max_new_tokens", 1024),
+        seed=a.seed,
+        batch_size=cfg.get("batch_size", 16),
+        default_temperature=cfg.get("default_temperature", 0.7),
+    )
+    write_records(a.out, answers)
+
+
+def cmd_mt_bench_judge(a):
+    from .io import write_table
+    from .mt_bench import (
+        OpenAIJudge,
+        OracleJudge,
+        judge_answers,
+        judgment_scores,
+        load_answers,
+        load_judge_prompts,
+        load_questions,
+        write_records,
+    )
+
+    cfg = _params(a.params)["mt_bench"]
+    if cfg.get("judge", "oracle") == "oracle":
+        if not a.world:
+            raise ConfigError("evaluation.mt_bench.judge: 'oracle' needs the tiny world (scale: tiny)")
+        judge = OracleJudge(a.world)
+    else:
+        judge = OpenAIJudge(cfg, load_judge_prompts(a.judge_prompts), a.cache)
+    refs = load_answers(a.reference) if a.reference else None
+    judgments = judge_answers(load_questions(a.questions), load_answers(a.answers), judge, a.name, refs)
+    write_records(a.out, judgments)
+    write_table(a.out_csv, judgment_scores(judgments, a.name))
+
+
+def cmd_scores(a):
+    from analysis.scores import collect_scores
+
+    from .io import write_table
+
+    p = _params(a.params)
+    primary = {t: c.get("primary", c["metrics"][0]) for t, c in p["leaderboard_tasks"].items()}
+    write_table(a.out, collect_scores(a.inputs, primary, p["models"]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spin-repro", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -188,6 +277,58 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--iteration", type=int, required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_divergence)
+
+    s = sub.add_parser("eval-tasks", help="write the tiny world's evaluation tasks")
+    s.add_argument("--params", required=True)
+    s.add_argument("--world", required=True)
+    s.add_argument("--test", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(fn=cmd_eval_tasks)
+
+    s = sub.add_parser("fetch", help="download a file and check its sha256")
+    s.add_argument("--url", required=True)
+    s.add_argument("--sha256")
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_fetch)
+
+    s = sub.add_parser("eval-lm", help="one model on one lm-eval task")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--benchmark", required=True)
+    s.add_argument("--task", required=True)
+    s.add_argument("--include-path")
+    s.add_argument("--out-json", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.set_defaults(fn=cmd_eval_lm)
+
+    s = sub.add_parser("mt-bench-answer", help="answer MT-Bench questions (FastChat model_answer format)")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--questions", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_mt_bench_answer)
+
+    s = sub.add_parser("mt-bench-judge", help="single-answer grading (FastChat model_judgment format)")
+    s.add_argument("--params", required=True)
+    s.add_argument("--name", required=True)
+    s.add_argument("--questions", required=True)
+    s.add_argument("--answers", required=True)
+    s.add_argument("--judge-prompts")
+    s.add_argument("--reference")
+    s.add_argument("--world")
+    s.add_argument("--cache", default="results/eval/mt_bench/judge_cache.sqlite")
+    s.add_argument("--out", required=True)
+    s.add_argument("--out-csv", required=True)
+    s.set_defaults(fn=cmd_mt_bench_judge)
+
+    s = sub.add_parser("scores", help="gather evaluation rows into scores.csv with the leaderboard average")
+    s.add_argument("--params", required=True)
+    s.add_argument("--inputs", nargs="+", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_scores)
 
     s = sub.add_parser("gather", help="concatenate tidy CSVs")
     s.add_argument("--inputs", nargs="+", required=True)

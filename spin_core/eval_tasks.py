@@ -166,7 +166,7 @@ def write_lm_eval_task(out_dir: str | Path, name: str, docs: list[dict], kind: s
             doc_to_text="{{context}}",
             doc_to_target="{{target}}",
             generation_kwargs={"until": [EOS_TEXT], "max_gen_toks": 3, "do_sample": False, "temperature": 0.0},
-            filter_list=[{"name": "strip", "filter": [{"function": "strip_whitespace"}, {"function": "take_first"}]}],
+            filter_list=[{"name": "strip", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}],
             metric_list=[{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
         )
     else:

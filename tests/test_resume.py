@@ -7,7 +7,10 @@ import subprocess
 import time
 
 import pytest
-from workflow_helpers import check_no_partial_outputs, declared_outputs, snakemake_cmd, workflow_env
+from workflow_helpers import MICRO, check_no_partial_outputs, declared_outputs, snakemake_cmd, workflow_env
+
+# The evaluation fan-out is covered by the end-to-end test; here it would only add minutes.
+NO_EVAL_YAML = "evaluation: {enabled: false}\n"
 
 
 def wait_for(predicate, timeout: float, proc) -> bool:
@@ -23,9 +26,15 @@ def wait_for(predicate, timeout: float, proc) -> bool:
 
 @pytest.mark.slow
 def test_kill_during_training_then_rerun_resumes(tmp_path):
+    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML)
+    configs = [MICRO, tmp_path / "no_eval.yaml"]
     log = open(tmp_path / "first_run.log", "w")
     proc = subprocess.Popen(
-        snakemake_cmd(tmp_path), env=workflow_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        snakemake_cmd(tmp_path, configfile=configs),
+        env=workflow_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     ckpt_dir = tmp_path / "work" / "train" / "iter1"
     try:
@@ -35,7 +44,10 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
         assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
         time.sleep(0.3)  # let training go on past the checkpoint, into unsaved steps
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait()
     assert not (tmp_path / "models" / "iter1").exists(), "iter1 finished before the kill: test did not interrupt"
 
@@ -53,16 +65,20 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
 
     # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.
-    unlock = subprocess.run(snakemake_cmd(tmp_path, "--unlock"), env=workflow_env(), capture_output=True, text=True)
+    unlock = subprocess.run(
+        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
+    )
     assert unlock.returncode == 0, unlock.stderr
-    rerun = subprocess.run(snakemake_cmd(tmp_path), env=workflow_env(), capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
+    )
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
     out = rerun.stdout + rerun.stderr
     for rel, mtime in before.items():
         assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
     assert "rule sft:" not in out and "rule world:" not in out
     assert "resuming from checkpoint" in (tmp_path / "logs" / "train" / "iter1.log").read_text()
-    for rel in declared_outputs():
+    for rel in declared_outputs(evaluation=False):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
     assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"

@@ -17,6 +17,9 @@ def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
     if config == "paper.yaml":
         assert "divergence_exact" not in out  # p_data is unknown at paper scale
         assert out.count("rule generate:") == 4 * 8  # 4 iterations x 8 shards
+        # 5 models x (6 leaderboard tasks + 5 Big-Bench/reasoning tasks + MT-Bench answer + judge)
+        assert out.count("rule eval_leaderboard:") == 30 and out.count("rule eval_bigbench:") == 25
+        assert out.count("rule mt_bench_answer:") == 5 and out.count("rule mt_bench_judge:") == 5
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -55,6 +58,15 @@ def test_micro_workflow_end_to_end(tmp_path):
     assert p0["ref_logp_real"].lt(0).all() and p0["ref_logp_generated"].lt(0).all()
     meta = p0["generation"].iloc[0]
     assert meta["model"] == "models/sft" and meta["temperature"] == 1.0 and meta["max_new_tokens"] == 32
+
+    scores = pd.read_csv(tmp_path / "results/eval/scores.csv")
+    assert list(scores.columns) == ["model", "benchmark", "task", "metric", "value", "stderr"]
+    assert set(scores["benchmark"]) == {"open_llm_leaderboard", "bigbench", "mt_bench"}
+    for model in MODELS:
+        part = scores[scores["model"] == model]
+        assert set(part["benchmark"]) == {"open_llm_leaderboard", "bigbench", "mt_bench"}
+        assert set(part["task"]) >= {"tiny_choice", "tiny_greedy", "tiny_bb_continuation", "average", "overall"}
+    assert scores["value"].notna().all()
 
     import json
 

@@ -10,7 +10,8 @@ MICRO = ROOT / "config" / "micro.yaml"
 MODELS = ["sft", "iter0", "iter1", "iter2", "iter3"]
 
 
-def snakemake_cmd(workdir: Path, *args: str, configfile: Path = MICRO) -> list[str]:
+def snakemake_cmd(workdir: Path, *args: str, configfile: Path | list[Path] = MICRO) -> list[str]:
+    files = [str(f) for f in (configfile if isinstance(configfile, list) else [configfile])]
     return [
         sys.executable,
         "-m",
@@ -20,7 +21,7 @@ def snakemake_cmd(workdir: Path, *args: str, configfile: Path = MICRO) -> list[s
         "--directory",
         str(workdir),
         "--configfile",
-        str(configfile),
+        *files,
         "--cores",
         "2",
         *args,
@@ -42,7 +43,7 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 600, **kw) -> subpro
     )
 
 
-def declared_outputs(iterations=(0, 1, 2, 3), shards=1) -> list[str]:
+def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list[str]:
     out = [
         "data/world/world.json",
         "data/world/tokenizer",
@@ -55,6 +56,18 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1) -> list[str]:
         out += [f"data/generated/iter{t}/shard{k}-of-{shards}.parquet" for k in range(shards)]
         out += [f"data/pairs/pairs_iter{t}.parquet", f"models/iter{t}", f"results/train/iter{t}/metrics.json"]
     out += [f"results/divergence/exact/{m}.csv" for m in MODELS]
+    if not evaluation:
+        return out
+    out += ["results/eval/scores.csv", "data/eval/mt_bench/question.jsonl", "data/eval/lm_eval/tiny_choice.yaml"]
+    for m in MODELS:
+        out += [
+            f"results/eval/leaderboard/{m}/{t}.{ext}" for t in ("tiny_choice", "tiny_greedy") for ext in ("json", "csv")
+        ]
+        out += [
+            f"results/eval/bigbench/{m}/tiny_bb_continuation.json",
+            f"results/eval/mt_bench/model_answer/{m}.jsonl",
+            f"results/eval/mt_bench/model_judgment/{m}_single.jsonl",
+        ]
     return out
 
 

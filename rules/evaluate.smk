@@ -1,0 +1,211 @@
+# Evaluation fan-out: one job per model x benchmark x task (so a cluster runs them in parallel),
+# gathered into results/eval/scores.csv (model, benchmark, task, metric, value, stderr).
+# Tiny world: local lm-eval tasks, a BIG-bench JSON task converted by our code, MT-Bench with the
+# exact-p_data oracle judge. Paper scale: lm-eval's leaderboard/bigbench tasks, MT-Bench with GPT-4.
+
+EVAL = config.get("evaluation", {})
+EVAL_ON = bool(EVAL.get("enabled", False))
+LB_TASKS = list(EVAL.get("leaderboard", {}).get("tasks", {}))
+BB_TASKS = list(EVAL.get("bigbench", {}).get("tasks", {}))
+MT_CFG = EVAL.get("mt_bench", {})
+TINY_TASK_DIR = "data/eval/lm_eval"
+MT_DIR = "data/eval/mt_bench"
+
+
+wildcard_constraints:
+    task=r"[A-Za-z0-9_]+",
+
+
+def eval_family_params(family):
+    return json.dumps({"family": EVAL.get(family, {})}, sort_keys=True)
+
+
+def tiny_task_files():
+    """Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own)."""
+    if not TINY:
+        return []
+    return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
+
+
+def eval_outputs():
+    if not EVAL_ON:
+        return []
+    return ["results/eval/scores.csv"]
+
+
+if TINY:
+
+    rule eval_tasks:
+        input:
+            world="data/world/world.json",
+            test="data/sft/test.jsonl",
+        output:
+            tasks=[f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS],
+            questions=f"{MT_DIR}/question.jsonl",
+            judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+        params:
+            cfg=params_json("evaluation"),
+        log:
+            "logs/eval/tasks.log",
+        threads: 1
+        resources:
+            mem_mb=res("eval_tasks", "mem_mb"),
+            runtime=res("eval_tasks", "runtime"),
+        conda:
+            "../envs/eval-lm.yaml"
+        shell:
+            "python -m spin_core.cli eval-tasks --params {params.cfg:q} --world {input.world}"
+            " --test {input.test} --out-dir data/eval 2>&1 | tee {log}"
+
+else:
+
+    rule mt_bench_files:
+        output:
+            questions=f"{MT_DIR}/question.jsonl",
+            judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+            reference=f"{MT_DIR}/reference_answer.jsonl",
+        params:
+            q=MT_CFG.get("questions", {}),
+            p=MT_CFG.get("judge_prompts", {}),
+            r=MT_CFG.get("reference_answers", {}),
+        log:
+            "logs/eval/mt_bench_files.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        conda:
+            "../envs/eval-mtbench.yaml"
+        shell:
+            "(python -m spin_core.cli fetch --url {params.q[url]:q} --sha256 {params.q[sha256]} --out {output.questions}"
+            " && python -m spin_core.cli fetch --url {params.p[url]:q} --sha256 {params.p[sha256]} --out {output.judge_prompts}"
+            " && python -m spin_core.cli fetch --url {params.r[url]:q} --sha256 {params.r[sha256]} --out {output.reference})"
+            " 2>&1 | tee {log}"
+
+
+rule eval_leaderboard:
+    input:
+        model="models/{model}",
+        tasks=tiny_task_files(),
+    output:
+        json="results/eval/leaderboard/{model}/{task}.json",
+        csv="results/eval/leaderboard/{model}/{task}.csv",
+    params:
+        cfg=eval_family_params("leaderboard"),
+        include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
+    log:
+        "logs/eval/leaderboard/{model}_{task}.log",
+    benchmark:
+        "results/benchmarks/eval_leaderboard_{model}_{task}.tsv"
+    threads: res("eval_leaderboard", "threads")
+    resources:
+        mem_mb=res("eval_leaderboard", "mem_mb"),
+        runtime=res("eval_leaderboard", "runtime"),
+        gpu=res("eval_leaderboard", "gpu"),
+    conda:
+        "../envs/eval-lm.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model}"
+        " --name {wildcards.model} --benchmark open_llm_leaderboard --task {wildcards.task} {params.include}"
+        " --out-json {output.json} --out-csv {output.csv} 2>&1 | tee {log}"
+
+
+rule eval_bigbench:
+    input:
+        model="models/{model}",
+        tasks=tiny_task_files(),
+    output:
+        json="results/eval/bigbench/{model}/{task}.json",
+        csv="results/eval/bigbench/{model}/{task}.csv",
+    params:
+        cfg=eval_family_params("bigbench"),
+        include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
+    log:
+        "logs/eval/bigbench/{model}_{task}.log",
+    benchmark:
+        "results/benchmarks/eval_bigbench_{model}_{task}.tsv"
+    threads: res("eval_bigbench", "threads")
+    resources:
+        mem_mb=res("eval_bigbench", "mem_mb"),
+        runtime=res("eval_bigbench", "runtime"),
+        gpu=res("eval_bigbench", "gpu"),
+    conda:
+        "../envs/eval-lm.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model}"
+        " --name {wildcards.model} --benchmark bigbench --task {wildcards.task} {params.include}"
+        " --out-json {output.json} --out-csv {output.csv} 2>&1 | tee {log}"
+
+
+rule mt_bench_answer:
+    input:
+        model="models/{model}",
+        questions=f"{MT_DIR}/question.jsonl",
+    output:
+        "results/eval/mt_bench/model_answer/{model}.jsonl",
+    params:
+        cfg=params_json_sub("evaluation", "mt_bench"),
+        seed=config.get("seed", 0),
+    log:
+        "logs/eval/mt_bench/answer_{model}.log",
+    threads: res("mt_bench_answer", "threads")
+    resources:
+        mem_mb=res("mt_bench_answer", "mem_mb"),
+        runtime=res("mt_bench_answer", "runtime"),
+        gpu=res("mt_bench_answer", "gpu"),
+    conda:
+        "../envs/eval-mtbench.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli mt-bench-answer --params {params.cfg:q}"
+        " --model {input.model} --name {wildcards.model} --questions {input.questions} --seed {params.seed}"
+        " --out {output} 2>&1 | tee {log}"
+
+
+rule mt_bench_judge:
+    input:
+        answers="results/eval/mt_bench/model_answer/{model}.jsonl",
+        questions=f"{MT_DIR}/question.jsonl",
+        judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+        world="data/world/world.json" if TINY else [],
+        reference=[] if TINY else f"{MT_DIR}/reference_answer.jsonl",
+    output:
+        jsonl="results/eval/mt_bench/model_judgment/{model}_single.jsonl",
+        csv="results/eval/mt_bench/scores/{model}.csv",
+    params:
+        cfg=params_json_sub("evaluation", "mt_bench"),
+        world=lambda w, input: f"--world {input.world}" if TINY else "",
+        reference=lambda w, input: "" if TINY else f"--reference {input.reference}",
+    log:
+        "logs/eval/mt_bench/judge_{model}.log",
+    threads: 1
+    resources:
+        mem_mb=res("mt_bench_judge", "mem_mb"),
+        runtime=res("mt_bench_judge", "runtime"),
+    conda:
+        "../envs/eval-mtbench.yaml"
+    shell:
+        "python -m spin_core.cli mt-bench-judge --params {params.cfg:q} --name {wildcards.model}"
+        " --questions {input.questions} --answers {input.answers} --judge-prompts {input.judge_prompts}"
+        " {params.world} {params.reference} --cache results/eval/mt_bench/judge_cache.sqlite"
+        " --out {output.jsonl} --out-csv {output.csv} 2>&1 | tee {log}"
+
+
+rule eval_scores:
+    input:
+        expand("results/eval/leaderboard/{model}/{task}.csv", model=MODELS, task=LB_TASKS),
+        expand("results/eval/bigbench/{model}/{task}.csv", model=MODELS, task=BB_TASKS),
+        expand("results/eval/mt_bench/scores/{model}.csv", model=MODELS),
+    output:
+        "results/eval/scores.csv",
+    params:
+        cfg=json.dumps({"leaderboard_tasks": EVAL.get("leaderboard", {}).get("tasks", {}), "models": MODELS}),
+    log:
+        "logs/eval/scores.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m spin_core.cli scores --params {params.cfg:q} --inputs {input} --out {output} 2>&1 | tee {log}"
