@@ -96,6 +96,27 @@ def _make_trainer_class():
     return SPINTrainer
 
 
+def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
+    """Save through trainer.save_model (every rank takes part, so DeepSpeed ZeRO-3 can gather the
+    sharded weights) into a temp dir beside out_dir, then rename it into place on rank 0."""
+    import os
+    import shutil
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.saving.tmp"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(tmp))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+        log.info("saved model to %s", out_dir)
+    trainer.accelerator.wait_for_everyone()
+
+
 def train_spin(
     cfg: SpinConfig,
     pairs_path: str | Path,
@@ -105,7 +126,7 @@ def train_spin(
     metrics_path: str | Path,
 ) -> dict:
     """One SPIN iteration: start from the previous iterate and train on the scored pairs."""
-    from .modeling import load_model, save_model
+    from .modeling import load_model
 
     rows = load_pairs(pairs_path)
     # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
@@ -153,8 +174,8 @@ def train_spin(
     final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_pairs": len(examples)}
     if history:
         final.update({k: v for k, v in history[-1].items() if "/" in k or k == "loss"})
+    save_trained_model(trainer, tokenizer, out_dir)
     if trainer.is_world_process_zero():
-        save_model(trainer.model, tokenizer, out_dir)
         write_json(metrics_path, {"final": final, "log_history": trainer.state.log_history})
         if not cfg.keep_checkpoints:
             remove_checkpoints(checkpoint_dir)
