@@ -1,0 +1,296 @@
+"""SPIN training step throughput: our trainer vs TRL's DPOTrainer (sigmoid loss = SPIN's logistic
+loss, previous iterate as reference), same tiny Llama, same pairs, same beta/batch/optimizer.
+
+Each configuration runs in its own subprocess, so peak RSS is that run's alone; all of them run
+in this one invocation, side by side, and the table reports ratios (this machine is noisy).
+The first 20 losses of the three runs are printed side by side: same math, so they must agree.
+
+    python benchmarks/bench_train.py --quick        # two sizes, ~minutes on 2 cores
+    python benchmarks/bench_train.py                # 2x128, 4x256, 8x512
+
+Needs TRL (`pip install -e '.[bench]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+SIZES = {"2x128": (2, 128), "4x256": (4, 256), "8x512": (8, 512)}
+ENGINES = ("ours", "trl_ref_in_memory", "trl_precomputed_ref")
+
+
+def build(layers: int, hidden: int, n_pairs: int, seed: int = 0):
+    """Tokenizer, model (no suppressed tokens: TRL scores over the full vocabulary) and pairs."""
+    import numpy as np
+
+    from spin_core.modeling import build_tiny_model
+    from spin_core.tokenizer import build_tokenizer
+    from spin_core.world import TinyWorld, WorldConfig
+
+    world = TinyWorld(WorldConfig(n_words=200, seed=seed, length_base=12.0, length_per_prompt_word=4.0))
+    tok = build_tokenizer(world.words)
+    arch = dict(
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(2, hidden // 64),
+        num_key_value_heads=max(2, hidden // 64),
+        max_position_embeddings=256,
+    )
+    model = build_tiny_model(arch, tok, [], seed=seed)
+    rng = np.random.default_rng(seed)
+    prompts = world.sample_prompts(n_pairs, rng)
+    real, _ = world.sample_responses(prompts, rng, 96)
+    gen, _ = world.sample_responses(prompts, rng, 96)
+    pairs = [
+        {"prompt": world.to_text(p), "real": world.to_text(r), "generated": world.to_text(g)}
+        for p, r, g in zip(prompts, real, gen)
+    ]
+    return tok, model, pairs
+
+
+class StepTimer:
+    def __new__(cls):
+        from transformers import TrainerCallback
+
+        class _T(TrainerCallback):
+            def __init__(self):
+                self.times = []
+
+            def on_step_end(self, args, state, control, **kw):
+                self.times.append(time.perf_counter())
+
+        return _T()
+
+
+def common_args(out: str, a) -> dict:
+    return dict(
+        output_dir=out,
+        per_device_train_batch_size=a.batch_size,
+        learning_rate=a.lr,
+        max_steps=a.steps,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        optim=a.optim,
+        logging_steps=1,
+        seed=42,
+        data_seed=42,
+        report_to=[],
+        save_strategy="no",
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        max_grad_norm=a.max_grad_norm,
+        weight_decay=0.0,
+    )
+
+
+def worker(a) -> dict:
+    import torch
+
+    torch.manual_seed(0)
+    layers, hidden = SIZES[a.size]
+    tok, model, pairs = build(layers, hidden, a.n_pairs)
+    n_params = sum(p.numel() for p in model.parameters())
+    timer = StepTimer()
+    out = f"/tmp/bench_train_{a.engine}"
+    t_ref = 0.0
+    if a.engine == "ours":
+        from spin_core.config import SpinConfig
+        from spin_core.logprobs import encode_pair, response_logps
+        from spin_core.trainer import _make_trainer_class, encode_pairs_for_training, spin_collator
+        from spin_core.training import training_arguments
+
+        rows = [
+            {
+                "real": [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["real"]}],
+                "generated": [
+                    {"role": "user", "content": p["prompt"]},
+                    {"role": "assistant", "content": p["generated"]},
+                ],
+            }
+            for p in pairs
+        ]
+        cfg = SpinConfig(beta=0.1, max_length=512, max_prompt_length=128)
+        t0 = time.perf_counter()
+        enc = [encode_pair(tok, r, cfg.max_length, cfg.max_prompt_length) for r in rows]
+        lp = response_logps(
+            model, [e[0] for e in enc] * 2, [e[1] for e in enc] + [e[2] for e in enc], tok.pad_token_id, 64
+        )
+        t_ref = time.perf_counter() - t0
+        for r, a_, b_ in zip(rows, lp[: len(rows)], lp[len(rows) :]):
+            r["ref_logp_real"], r["ref_logp_generated"] = a_, b_
+        examples = encode_pairs_for_training(rows, tok, cfg, "bench")
+        args = training_arguments(out, **common_args(out, a))
+        trainer = _make_trainer_class()(
+            model=model,
+            args=args,
+            train_dataset=examples,
+            data_collator=spin_collator(tok.pad_token_id),
+            callbacks=[timer],
+            beta=0.1,
+            loss_type="logistic",
+        )
+        ntok = sum(len(e["prompt_ids"]) * 2 + len(e["real_ids"]) + len(e["generated_ids"]) for e in examples) / len(
+            examples
+        )
+    else:
+        import copy
+
+        from datasets import Dataset
+        from trl import DPOConfig, DPOTrainer
+
+        ds = Dataset.from_list(
+            [
+                {
+                    "prompt": [{"role": "user", "content": p["prompt"]}],
+                    "chosen": [{"role": "assistant", "content": p["real"]}],
+                    "rejected": [{"role": "assistant", "content": p["generated"]}],
+                }
+                for p in pairs
+            ]
+        )
+        precompute = a.engine == "trl_precomputed_ref"
+        cfg = DPOConfig(
+            **common_args(out, a),
+            beta=0.1,
+            loss_type=["sigmoid"],
+            max_length=512,
+            precompute_ref_log_probs=precompute,
+            remove_unused_columns=False,
+        )
+        ref = None if precompute else copy.deepcopy(model)
+        trainer = DPOTrainer(
+            model=model, ref_model=ref, args=cfg, train_dataset=ds, processing_class=tok, callbacks=[timer]
+        )
+        ntok = None
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    # Throughput over steps 3..N: skips warm-up and TRL's in-train reference precompute.
+    steady = timer.times[2:]
+    step_s = (steady[-1] - steady[0]) / (len(steady) - 1)
+    return {
+        "engine": a.engine,
+        "size": a.size,
+        "params": n_params,
+        "step_s": step_s,
+        "samples_per_s": a.batch_size / step_s,
+        "tokens_per_s": (a.batch_size * ntok / step_s) if ntok else None,
+        "ref_precompute_s": t_ref,
+        "train_wall_s": wall,
+        "losses": losses,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_one(engine: str, size: str, a) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--engine",
+        engine,
+        "--size",
+        size,
+        "--steps",
+        str(a.steps),
+        "--batch-size",
+        str(a.batch_size),
+        "--n-pairs",
+        str(a.n_pairs),
+        "--optim",
+        a.optim,
+        "--lr",
+        str(a.lr),
+        "--max-grad-norm",
+        str(a.max_grad_norm),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), PYTHONPATH=str(ROOT))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{engine} {size} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="sizes 2x128 and 4x256, 30 steps")
+    ap.add_argument("--sizes", nargs="+", default=None, choices=list(SIZES))
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--n-pairs", type=int, default=512)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    # SGD by default: Adam/RMSprop divide each gradient entry by its own magnitude on the first
+    # steps, so float-rounding differences between two correct implementations grow to the size of
+    # the learning rate and the loss comparison would test rounding, not the math.
+    ap.add_argument("--optim", default="sgd", help="transformers optim name, same for every engine")
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--max-grad-norm", type=float, default=1.0)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
+    ap.add_argument("--size", choices=list(SIZES), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.steps is None:
+        a.steps = 30 if a.quick else 40
+    if a.worker:
+        print(json.dumps(worker(a)))
+        return
+    sizes = a.sizes or (["2x128", "4x256"] if a.quick else list(SIZES))
+    print(
+        f"bench_train: batch {a.batch_size} pairs, {a.steps} steps, optim {a.optim} lr {a.lr}, "
+        f"{a.threads} threads, torch CPU fp32"
+    )
+    results = {}
+    for size in sizes:
+        for engine in ENGINES:
+            r = run_one(engine, size, a)
+            results[size, engine] = r
+            print(
+                f"  {size:6s} {engine:22s} {r['step_s'] * 1000:8.1f} ms/step  {r['samples_per_s']:7.1f} pairs/s"
+                f"  peak RSS {r['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
+    print()
+    print(
+        f"{'size':6s} {'params':>9s} {'ours pairs/s':>13s} {'vs TRL ref':>11s} {'vs TRL precomp':>15s} {'RSS ratio':>10s} {'max |dloss|':>12s} {'TRL vs TRL':>11s}"
+    )
+    ratios_ref, ratios_pre, rss = [], [], []
+    for size in sizes:
+        o, t, p = (results[size, e] for e in ENGINES)
+        r1, r2 = o["samples_per_s"] / t["samples_per_s"], o["samples_per_s"] / p["samples_per_s"]
+        mem = o["peak_rss_mb"] / t["peak_rss_mb"]
+        n = min(20, len(o["losses"]), len(t["losses"]), len(p["losses"]))
+        dl = max(max(abs(x - y), abs(x - z)) for x, y, z in zip(o["losses"][:n], t["losses"][:n], p["losses"][:n]))
+        # TRL's two reference modes against each other: the numerical floor of the comparison.
+        dtt = max(abs(y - z) for y, z in zip(t["losses"][:n], p["losses"][:n]))
+        ratios_ref.append(r1), ratios_pre.append(r2), rss.append(mem)
+        print(
+            f"{size:6s} {o['params']:9d} {o['samples_per_s']:13.1f} {r1:10.2f}x {r2:14.2f}x {mem:10.2f} {dl:12.2e} {dtt:11.2e}"
+        )
+    print("\nfirst losses (ours | TRL ref in memory | TRL precomputed):")
+    size = sizes[0]
+    o, t, p = (results[size, e]["losses"] for e in ENGINES)
+    for i, (x, y, z) in enumerate(zip(o[:20], t[:20], p[:20]), start=1):
+        print(f"  step {i:2d}: {x:.6f} {y:.6f} {z:.6f}")
+    geo = lambda xs: float(__import__("math").prod(xs) ** (1 / len(xs)))  # noqa: E731
+    print(f"\nspeedup vs TRL (reference in memory): {geo(ratios_ref):.2f}")
+    print(f"speedup vs TRL (precomputed reference): {geo(ratios_pre):.2f}")
+    print(f"peak RSS vs TRL (reference in memory): {geo(rss):.2f}")
+
+
+if __name__ == "__main__":
+    main()
