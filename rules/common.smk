@@ -75,11 +75,47 @@ def pair_sources(wildcards):
     return [f for s in pair_source_iterations(wildcards.t) for f in generated_shards(s)]
 
 
+# ---- SPIN training
+def train_launcher():
+    gpus = int(config["spin"].get("gpus", 1))
+    if gpus > 1:
+        acc = config["spin"].get("accelerate_config") or "config/accelerate/deepspeed_zero3.yaml"
+        return f"accelerate launch --config_file {acc} --num_processes {gpus} -m spin_core.cli"
+    return "python -m spin_core.cli"
+
+
+# ---- divergence
+def model_iteration(name):
+    """sft -> -1 (before SPIN), iter{t} -> t."""
+    return -1 if name == "sft" else int(name.removeprefix("iter"))
+
+
+# ---- evaluation
+EVAL = config.get("evaluation", {})
+EVAL_ON = bool(EVAL.get("enabled", False))
+LB_TASKS = list(EVAL.get("leaderboard", {}).get("tasks", {}))
+BB_TASKS = list(EVAL.get("bigbench", {}).get("tasks", {}))
+MT_CFG = EVAL.get("mt_bench", {})
+TINY_TASK_DIR = "data/eval/lm_eval"
+MT_DIR = "data/eval/mt_bench"
+
+
+def eval_family_params(family):
+    return json.dumps({"family": EVAL.get(family, {})}, sort_keys=True)
+
+
+def tiny_task_files():
+    """Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own)."""
+    if not TINY:
+        return []
+    return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
+
+
 def final_targets():
     targets = [f"results/train/iter{t}/metrics.json" for t in ITERATIONS]
     if TINY:
         targets.append("results/divergence/exact.csv")
-    if config.get("evaluation", {}).get("enabled", False):
+    if EVAL_ON:
         targets.append("results/eval/scores.csv")
     return targets
 

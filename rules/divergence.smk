@@ -1,11 +1,6 @@
 # Stage 6: exact divergence to p_data per model (tiny world), gathered into one tidy CSV.
 
 
-def model_iteration(name):
-    """sft -> -1 (before SPIN), iter{t} -> t."""
-    return -1 if name == "sft" else int(name.removeprefix("iter"))
-
-
 rule divergence_exact:
     input:
         model="models/{model}",
@@ -18,6 +13,8 @@ rule divergence_exact:
         iteration=lambda w: model_iteration(w.model),
     log:
         "logs/divergence/{model}.log",
+    benchmark:
+        "results/benchmarks/divergence_{model}.tsv"
     threads: res("divergence", "threads")
     resources:
         mem_mb=res("divergence", "mem_mb"),

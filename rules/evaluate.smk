@@ -3,34 +3,8 @@
 # Tiny world: local lm-eval tasks, a BIG-bench JSON task converted by our code, MT-Bench with the
 # exact-p_data oracle judge. Paper scale: lm-eval's leaderboard/bigbench tasks, MT-Bench with GPT-4.
 
-EVAL = config.get("evaluation", {})
-EVAL_ON = bool(EVAL.get("enabled", False))
-LB_TASKS = list(EVAL.get("leaderboard", {}).get("tasks", {}))
-BB_TASKS = list(EVAL.get("bigbench", {}).get("tasks", {}))
-MT_CFG = EVAL.get("mt_bench", {})
-TINY_TASK_DIR = "data/eval/lm_eval"
-MT_DIR = "data/eval/mt_bench"
-
-
 wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
-
-
-def eval_family_params(family):
-    return json.dumps({"family": EVAL.get(family, {})}, sort_keys=True)
-
-
-def tiny_task_files():
-    """Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own)."""
-    if not TINY:
-        return []
-    return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
-
-
-def eval_outputs():
-    if not EVAL_ON:
-        return []
-    return ["results/eval/scores.csv"]
 
 
 if TINY:
@@ -148,6 +122,8 @@ rule mt_bench_answer:
         seed=config.get("seed", 0),
     log:
         "logs/eval/mt_bench/answer_{model}.log",
+    benchmark:
+        "results/benchmarks/mt_bench_answer_{model}.tsv"
     threads: res("mt_bench_answer", "threads")
     resources:
         mem_mb=res("mt_bench_answer", "mem_mb"),
@@ -177,6 +153,8 @@ rule mt_bench_judge:
         reference=lambda w, input: "" if TINY else f"--reference {input.reference}",
     log:
         "logs/eval/mt_bench/judge_{model}.log",
+    benchmark:
+        "results/benchmarks/mt_bench_judge_{model}.tsv"
     threads: 1
     resources:
         mem_mb=res("mt_bench_judge", "mem_mb"),

@@ -3,14 +3,6 @@
 # Checkpoints go to work/train/iter{t}/ (not a declared output), so a killed job resumes from them.
 
 
-def train_launcher():
-    gpus = int(config["spin"].get("gpus", 1))
-    if gpus > 1:
-        acc = config["spin"].get("accelerate_config") or "config/accelerate/deepspeed_zero3.yaml"
-        return f"accelerate launch --config_file {acc} --num_processes {gpus} -m spin_core.cli"
-    return "python -m spin_core.cli"
-
-
 rule train:
     input:
         pairs="data/pairs/pairs_iter{t}.parquet",

@@ -73,3 +73,9 @@ def test_micro_workflow_end_to_end(tmp_path):
     metrics = json.loads((tmp_path / "results/train/iter0/metrics.json").read_text())
     for key in ("loss", "rewards/real", "rewards/generated", "rewards/margins", "rewards/accuracies"):
         assert math.isfinite(metrics["final"][key])
+
+
+def test_snakemake_lint_is_clean(tmp_path):
+    proc = run_snakemake(tmp_path, "--lint", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
