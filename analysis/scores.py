@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SCORE_COLUMNS = ["model", "benchmark", "task", "metric", "value", "stderr"]
+from spin_core.lm_eval_runner import SCORE_COLUMNS
 
 
 def leaderboard_average(scores: pd.DataFrame, primary: dict[str, str]) -> pd.DataFrame:

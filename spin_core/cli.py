@@ -163,7 +163,8 @@ def cmd_eval_lm(a):
 
 
 def cmd_mt_bench_answer(a):
-    from .mt_bench import generate_answers, load_questions, write_records
+    from .io import write_jsonl
+    from .mt_bench import generate_answers, load_questions
 
     cfg = _params(a.params)["mt_bench"]
     answers = generate_answers(
@@ -175,11 +176,11 @@ def cmd_mt_bench_answer(a):
         batch_size=cfg.get("batch_size", 16),
         default_temperature=cfg.get("default_temperature", 0.7),
     )
-    write_records(a.out, answers)
+    write_jsonl(a.out, answers)
 
 
 def cmd_mt_bench_judge(a):
-    from .io import write_table
+    from .io import write_jsonl, write_table
     from .mt_bench import (
         OpenAIJudge,
         OracleJudge,
@@ -188,7 +189,6 @@ def cmd_mt_bench_judge(a):
         load_answers,
         load_judge_prompts,
         load_questions,
-        write_records,
     )
 
     cfg = _params(a.params)["mt_bench"]
@@ -200,7 +200,7 @@ def cmd_mt_bench_judge(a):
         judge = OpenAIJudge(cfg, load_judge_prompts(a.judge_prompts), a.cache)
     refs = load_answers(a.reference) if a.reference else None
     judgments = judge_answers(load_questions(a.questions), load_answers(a.answers), judge, a.name, refs)
-    write_records(a.out, judgments)
+    write_jsonl(a.out, judgments)
     write_table(a.out_csv, judgment_scores(judgments, a.name))
 
 

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .errors import ConfigError, DataError, SpinError
-from .io import read_jsonl, write_jsonl
+from .io import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +383,3 @@ def judgment_scores(judgments: list[dict], model: str) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def write_records(path: str | Path, records: list[dict]) -> None:
-    write_jsonl(path, records)

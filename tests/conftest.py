@@ -25,11 +25,9 @@ def tokenizer(world):
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tokenizer):
-    from spin_core.modeling import build_tiny_model
-    from spin_core.tokenizer import non_response_token_ids
-
-    arch = dict(
+def tiny_arch():
+    """LlamaConfig kwargs of the tests' tiny models."""
+    return dict(
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -37,5 +35,12 @@ def tiny_model(tokenizer):
         num_key_value_heads=4,
         max_position_embeddings=64,
     )
-    model = build_tiny_model(arch, tokenizer, non_response_token_ids(tokenizer), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer, tiny_arch):
+    from spin_core.modeling import build_tiny_model
+    from spin_core.tokenizer import non_response_token_ids
+
+    model = build_tiny_model(tiny_arch, tokenizer, non_response_token_ids(tokenizer), seed=0)
     return model.eval()

@@ -33,7 +33,7 @@ def test_tokens_to_words(world, tokenizer):
         tokens_to_words([tokenizer.convert_tokens_to_ids("<|user|>")], tokenizer.eos_token_id, mapping)
 
 
-def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tokenizer, tiny_model):
+def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tokenizer, tiny_model, tiny_arch):
     from spin_core.sft import train_sft
 
     train, test = make_tiny_sft_data(world, 400, 30, seed=0)
@@ -42,15 +42,7 @@ def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tok
     world.save(tmp_path / "world.json")
     save_tokenizer(tokenizer, tmp_path / "tok")
     save_model(tiny_model, tokenizer, tmp_path / "random")
-    arch = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=64,
-    )
-    cfg = SFTConfig(architecture=arch, learning_rate=3e-3, num_train_epochs=3, per_device_train_batch_size=16)
+    cfg = SFTConfig(architecture=tiny_arch, learning_rate=3e-3, num_train_epochs=3, per_device_train_batch_size=16)
     train_sft(cfg, tmp_path / "train.jsonl", tmp_path / "tok", tmp_path / "trained", tmp_path / "ck", 64, 16)
 
     dcfg = DivergenceConfig(n_prompts=30, samples_per_prompt=4, max_new_tokens=40, batch_size=64)
