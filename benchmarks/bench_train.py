@@ -180,6 +180,7 @@ def worker(a) -> dict:
     trainer.train()
     wall = time.perf_counter() - t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    grad_norms = [h.get("grad_norm") for h in trainer.state.log_history if "loss" in h]
     # Throughput over steps 3..N: skips warm-up and TRL's in-train reference precompute.
     steady = timer.times[2:]
     step_s = (steady[-1] - steady[0]) / (len(steady) - 1)
@@ -193,6 +194,7 @@ def worker(a) -> dict:
         "ref_precompute_s": t_ref,
         "train_wall_s": wall,
         "losses": losses,
+        "grad_norms": grad_norms,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
