@@ -28,6 +28,33 @@ def shard_rows(rows: list, shard: int, num_shards: int) -> list:
 
 
 @torch.no_grad()
+def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_p: float):
+    """One left-padded, KV-cached `generate` call; returns the new tokens of each row (padding and
+    anything after EOS included). temperature 0 is greedy; otherwise pure sampling (no top-k)."""
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, p in enumerate(prompts):
+        input_ids[row, width - len(p) :] = torch.as_tensor(p)
+        attention[row, width - len(p) :] = 1
+    sampling = (
+        dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+        if temperature > 0
+        else dict(do_sample=False)
+    )
+    out = model.generate(
+        input_ids=input_ids.to(device),
+        attention_mask=attention.to(device),
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sampling,
+    )
+    return out[:, width:].tolist()
+
+
+@torch.no_grad()
 def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConfig, seed: int):
     """Batched, KV-cached sampling with transformers; returns (token id lists, finished flags).
 
@@ -35,34 +62,17 @@ def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConf
     suppressed tokens come from the model's saved generation_config.
     """
     model.eval()
-    device = next(model.parameters()).device
     torch.manual_seed(seed)
     order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
     outputs: list = [None] * len(prompt_ids)
     finished = [False] * len(prompt_ids)
     n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
     t0, last = time.time(), time.time()
-    sampling = (
-        dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
-        if cfg.temperature > 0
-        else dict(do_sample=False)
-    )
     for b in range(n_batches):
         idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-        width = max(len(prompt_ids[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for row, i in enumerate(idx):
-            input_ids[row, width - len(prompt_ids[i]) :] = torch.as_tensor(prompt_ids[i])
-            attention[row, width - len(prompt_ids[i]) :] = 1
-        gen = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
-            max_new_tokens=cfg.max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **sampling,
-        )[:, width:].tolist()
+        gen = generate_batch(
+            model, tokenizer, [prompt_ids[i] for i in idx], cfg.max_new_tokens, cfg.temperature, cfg.top_p
+        )
         for row, i in enumerate(idx):
             toks = gen[row]
             if tokenizer.eos_token_id in toks:

@@ -12,13 +12,16 @@ IGNORE_INDEX = -100
 log = logging.getLogger(__name__)
 
 
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Prompt tokens: the user turn through the chat template, ending with the assistant header."""
-    out = tokenizer.apply_chat_template(
-        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True
-    )
+def encode_chat(tokenizer, messages: list[dict]) -> list[int]:
+    """A conversation through the chat template, ending with the assistant header."""
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     # transformers 5 returns a BatchEncoding; 4.x returned the id list.
     return list(out["input_ids"] if hasattr(out, "keys") else out)
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """Prompt tokens: the user turn through the chat template, ending with the assistant header."""
+    return encode_chat(tokenizer, [{"role": "user", "content": prompt}])
 
 
 def encode_response(tokenizer, text: str) -> list[int]:

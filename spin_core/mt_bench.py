@@ -94,11 +94,12 @@ def generate_answers(
 ) -> list[dict]:
     """Answer every turn with the model's chat template, the earlier turns in context (FastChat's
     gen_model_answer), batched across questions turn by turn."""
+    from .generation import generate_batch
+    from .logprobs import encode_chat
     from .modeling import load_model
 
     model, tok = load_model(model_dir)
     model.eval()
-    device = next(model.parameters()).device
     torch.manual_seed(seed)
     n_turns = max(len(q["turns"]) for q in questions)
     convs: list[list[dict]] = [[] for _ in questions]
@@ -116,25 +117,16 @@ def generate_answers(
                 group = [
                     i for i in idx if TEMPERATURE_BY_CATEGORY.get(questions[i]["category"], default_temperature) == temp
                 ]
-                enc = [_chat_ids(tok, convs[i]) for i in group]
-                width = max(len(e) for e in enc)
-                ids = torch.full((len(enc), width), tok.pad_token_id, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for r, e in enumerate(enc):
-                    ids[r, width - len(e) :] = torch.as_tensor(e)
-                    mask[r, width - len(e) :] = 1
-                sampling = (
-                    dict(do_sample=True, temperature=temp, top_p=1.0, top_k=0) if temp > 1e-4 else dict(do_sample=False)
+                # FastChat samples only above temperature 1e-4; below, it decodes greedily.
+                out = generate_batch(
+                    model,
+                    tok,
+                    [encode_chat(tok, convs[i]) for i in group],
+                    max_new_tokens,
+                    temp if temp > 1e-4 else 0.0,
+                    1.0,
                 )
-                out = model.generate(
-                    input_ids=ids.to(device),
-                    attention_mask=mask.to(device),
-                    max_new_tokens=max_new_tokens,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
-                    **sampling,
-                )
-                texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
+                texts = tok.batch_decode(out, skip_special_tokens=True)
                 for i, text in zip(group, texts):
                     answers[i].append(text.strip())
                     convs[i].append({"role": "assistant", "content": text.strip()})
@@ -149,11 +141,6 @@ def generate_answers(
         }
         for q, a in zip(questions, answers)
     ]
-
-
-def _chat_ids(tok, conv):
-    out = tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=True)
-    return list(out["input_ids"] if hasattr(out, "keys") else out)
 
 
 # ---------------------------------------------------------------- judges
