@@ -1,6 +1,8 @@
 # spin-repro: SPIN iterations 0..n as a Snakemake workflow.
 #   snakemake --cores all                                    tiny world (config/config.yaml)
 #   snakemake --configfile config/paper.yaml --profile profiles/slurm   paper scale on a cluster
+#   snakemake --report results/report.html                  the report (tables + figures)
+#   snakemake --cores all convergence_map                    the beta x budget sweep (~10 min)
 # The Snakefile only includes the stages and names the final targets; see rules/*.smk.
 
 # The default config is used only when no --configfile is given, so paper.yaml is not merged
@@ -18,6 +20,11 @@ include: "rules/reference.smk"
 include: "rules/train.smk"
 include: "rules/divergence.smk"
 include: "rules/evaluate.smk"
+include: "rules/chains.smk"
+include: "rules/report.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:

@@ -1,5 +1,6 @@
 # Config loading and validation, and the small helpers every rule shares.
 import json
+import os
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -26,12 +27,33 @@ ITERATIONS = list(config["iterations"])
 MODELS = ["sft"] + [f"iter{t}" for t in ITERATIONS]
 NUM_SHARDS = config["generate"].get("num_shards", 1)
 
+# Convergence study (tiny world): extra SPIN chains with other seeds, and the SFT-continued control.
+CONV = config.get("convergence", {})
+N_SEEDS = int(CONV.get("seeds", 1)) if TINY else 1
+SEED_CHAINS = [f"seed{r}" for r in range(1, N_SEEDS)]
+CONTROL_ON = TINY and bool(CONV.get("control", {}).get("enabled", False))
+CONTROL = "sft_continued"
+
+
+def chain_models(chain):
+    """Model names of one chain: iter{t} for the main run, {chain}/iter{t} for the others."""
+    return [f"{chain}/iter{t}" if chain else f"iter{t}" for t in ITERATIONS]
+
+
+# Every model that gets held-out samples, divergences and proxies.
+ALL_MODELS = (
+    MODELS
+    + [m for c in SEED_CHAINS for m in chain_models(c)]
+    + (chain_models(CONTROL) if CONTROL_ON else [])
+)
+
 
 wildcard_constraints:
     t=r"\d+",
     k=r"\d+",
     n=r"\d+",
-    model=r"sft|iter\d+",
+    chain=r"seed\d+",
+    model=r"sft|((seed\d+|sft_continued)/)?iter\d+",
 
 
 def params_json(*sections):
@@ -54,13 +76,35 @@ def model_dir(name):
     return f"models/{name}"
 
 
-def previous_model(t):
-    """Iteration t starts from, and is referenced to, the previous model."""
-    return model_dir("sft" if int(t) == 0 else f"iter{int(t) - 1}")
+def previous_model(t, chain=""):
+    """Iteration t starts from, and is referenced to, the previous model of its chain."""
+    return model_dir(previous_model_name(f"{chain}/iter{t}" if chain else f"iter{t}"))
 
 
-def generated_shards(t):
-    return [f"data/generated/iter{t}/shard{k}-of-{NUM_SHARDS}.parquet" for k in range(NUM_SHARDS)]
+def previous_model_name(name):
+    """sft for iteration 0 of any chain, else the chain's iteration t-1."""
+    chain, _, it = name.rpartition("/")
+    t = int(it.removeprefix("iter"))
+    if t == 0:
+        return "sft"
+    return f"{chain}/iter{t - 1}" if chain else f"iter{t - 1}"
+
+
+def chain_seed_offset(chain):
+    """seed{r} shifts every seed by 7919 * r (a prime: no clash with the per-shard/iteration offsets)."""
+    return 7919 * int(chain.removeprefix("seed")) if chain else 0
+
+
+def chain_params(section, chain):
+    """params_json(section) with the section's seed shifted for a replicate chain."""
+    value = dict(config.get(section) or {})
+    value["seed"] = int(value.get("seed", 0)) + chain_seed_offset(chain)
+    return json.dumps({section: value}, sort_keys=True)
+
+
+def generated_shards(t, chain=""):
+    root = f"data/generated/{chain}/iter{t}" if chain else f"data/generated/iter{t}"
+    return [f"{root}/shard{k}-of-{NUM_SHARDS}.parquet" for k in range(NUM_SHARDS)]
 
 
 def pair_source_iterations(t):
@@ -72,7 +116,8 @@ def pair_source_iterations(t):
 
 
 def pair_sources(wildcards):
-    return [f for s in pair_source_iterations(wildcards.t) for f in generated_shards(s)]
+    chain = wildcards.get("chain", "")
+    return [f for s in pair_source_iterations(wildcards.t) for f in generated_shards(s, chain)]
 
 
 # ---- SPIN training
@@ -86,8 +131,22 @@ def train_launcher():
 
 # ---- divergence
 def model_iteration(name):
-    """sft -> -1 (before SPIN), iter{t} -> t."""
-    return -1 if name == "sft" else int(name.removeprefix("iter"))
+    """sft -> -1 (before SPIN), [chain/]iter{t} -> t."""
+    return -1 if name == "sft" else int(name.rpartition("/")[2].removeprefix("iter"))
+
+
+def proxy_reference_args(wildcards, input):
+    """The previous iterate and its samples, for the real-vs-generated proxy (none for sft)."""
+    if wildcards.model == "sft":
+        return ""
+    return f"--ref-model {input.ref_model} --ref-samples {input.ref_samples}"
+
+
+def proxy_reference_inputs(wildcards):
+    if wildcards.model == "sft":
+        return {}
+    prev = previous_model_name(wildcards.model)
+    return {"ref_model": model_dir(prev), "ref_samples": f"results/divergence/samples/{prev}.parquet"}
 
 
 # ---- evaluation
@@ -111,12 +170,55 @@ def tiny_task_files():
     return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
 
 
+# ---- report (rules/report.smk)
+TABLES = ["benchmarks_paper_vs_ours", "claims", "proxies_by_iteration"] + (
+    ["divergence_by_iteration", "proxy_tracking", "theory_overlay"] if TINY else []
+)
+FIGURES = ["benchmarks_vs_iteration", "proxies_vs_iteration"] + (
+    ["divergence_vs_iteration", "spin_vs_sft_continued", "proxy_tracking", "theory_overlay"] if TINY else []
+)
+MAP = CONV.get("map", {})
+PAPER_RESULTS = os.path.join(workflow.basedir, "analysis", "paper_results.yaml")
+
+
+def report_inputs(wildcards):
+    inputs = {"proxies": "results/divergence/proxies.csv"}
+    if TINY:
+        inputs.update(exact="results/divergence/exact.csv", theory="results/theory/overlay.csv")
+    if EVAL_ON:
+        inputs["scores"] = "results/eval/scores.csv"
+    return inputs
+
+
+def figure_inputs(wildcards):
+    return {k: v for k, v in report_inputs(wildcards).items() if k != "scores"}
+
+
+def map_cells():
+    betas = MAP.get("betas", [0.1, 1.0, 5.0])
+    budgets = MAP.get("budgets", [{"learning_rate": 1e-4, "epochs": 1}])
+    return [
+        f"results/convergence_map/cells/beta{b:g}_lr{g['learning_rate']:g}_ep{g['epochs']:g}.csv"
+        for b in betas
+        for g in budgets
+    ]
+
+
+MAP_DONE = os.path.exists("results/convergence_map/map.csv")
+
+
 def final_targets():
     targets = [f"results/train/iter{t}/metrics.json" for t in ITERATIONS]
     if TINY:
         targets.append("results/divergence/exact.csv")
     if EVAL_ON:
         targets.append("results/eval/scores.csv")
+    targets += [f"results/tables/{name}.csv" for name in TABLES]
+    targets += [f"results/figures/{name}.png" for name in FIGURES]
+    # The map is its own target (`snakemake convergence_map`, up to ~30 min); once it has run,
+    # the default target keeps it, so the report includes its figures.
+    if TINY and MAP_DONE:
+        targets.append("results/convergence_map/map.csv")
     return targets
 
 

@@ -1,20 +1,45 @@
-# Stage 6: exact divergence to p_data per model (tiny world), gathered into one tidy CSV.
+# Stage 6: divergence to p_data per model. Held-out samples (both scales) feed the exact KL (tiny
+# world, where log p_data is exact) and the paper-scale proxies; each is gathered into one CSV.
+
+
+rule heldout_samples:
+    input:
+        model="models/{model}",
+        test="data/sft/test.jsonl",
+    output:
+        "results/divergence/samples/{model}.parquet",
+    params:
+        cfg=params_json("divergence", "generate"),
+    log:
+        "logs/divergence/samples/{model}.log",
+    benchmark:
+        "results/benchmarks/heldout_samples/{model}.tsv"
+    threads: res("divergence", "threads")
+    resources:
+        mem_mb=res("divergence", "mem_mb"),
+        runtime=res("divergence", "runtime"),
+        gpu=res("divergence", "gpu"),
+    conda:
+        "../envs/generate.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli heldout-samples --params {params.cfg:q}"
+        " --model {input.model} --test {input.test} --out {output} 2>&1 | tee {log}"
 
 
 rule divergence_exact:
     input:
         model="models/{model}",
         world="data/world/world.json",
-        test="data/sft/test.jsonl",
+        samples="results/divergence/samples/{model}.parquet",
     output:
         "results/divergence/exact/{model}.csv",
     params:
         cfg=params_json("divergence"),
         iteration=lambda w: model_iteration(w.model),
     log:
-        "logs/divergence/{model}.log",
+        "logs/divergence/exact/{model}.log",
     benchmark:
-        "results/benchmarks/divergence_{model}.tsv"
+        "results/benchmarks/divergence/{model}.tsv"
     threads: res("divergence", "threads")
     resources:
         mem_mb=res("divergence", "mem_mb"),
@@ -23,17 +48,48 @@ rule divergence_exact:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli divergence --params {params.cfg:q}"
-        " --model {input.model} --world {input.world} --test {input.test}"
+        " --model {input.model} --world {input.world} --samples {input.samples}"
+        " --name {wildcards.model} --iteration {params.iteration} --out {output} 2>&1 | tee {log}"
+
+
+rule divergence_proxies:
+    input:
+        unpack(proxy_reference_inputs),
+        model="models/{model}",
+        samples="results/divergence/samples/{model}.parquet",
+        test="data/sft/test.jsonl",
+    output:
+        "results/divergence/proxies/{model}.csv",
+    params:
+        cfg=params_json("divergence", "spin"),
+        iteration=lambda w: model_iteration(w.model),
+        ref=proxy_reference_args,
+    log:
+        "logs/divergence/proxies/{model}.log",
+    benchmark:
+        "results/benchmarks/proxies/{model}.tsv"
+    threads: res("divergence", "threads")
+    resources:
+        mem_mb=res("divergence", "mem_mb"),
+        runtime=res("divergence", "runtime"),
+        gpu=res("divergence", "gpu"),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli proxies --params {params.cfg:q}"
+        " --model {input.model} --samples {input.samples} --test {input.test} {params.ref}"
         " --name {wildcards.model} --iteration {params.iteration} --out {output} 2>&1 | tee {log}"
 
 
 rule divergence_table:
     input:
-        expand("results/divergence/exact/{model}.csv", model=MODELS),
+        expand("results/divergence/{{kind}}/{model}.csv", model=ALL_MODELS),
     output:
-        "results/divergence/exact.csv",
+        "results/divergence/{kind}.csv",
+    wildcard_constraints:
+        kind="exact|proxies",
     log:
-        "logs/divergence/table.log",
+        "logs/divergence/{kind}_table.log",
     threads: 1
     resources:
         mem_mb=res("divergence", "mem_mb"),

@@ -13,6 +13,7 @@ rule train:
     params:
         cfg=params_json("spin"),
         launcher=train_launcher(),
+        checkpoints="work/train/iter{t}",
     log:
         "logs/train/iter{t}.log",
     benchmark:
@@ -27,4 +28,4 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train --params {params.cfg:q}"
         " --pairs {input.pairs} --init {input.init} --out {output.model}"
-        " --checkpoints work/train/iter{wildcards.t} --metrics {output.metrics} 2>&1 | tee {log}"
+        " --checkpoints {params.checkpoints} --metrics {output.metrics} 2>&1 | tee {log}"

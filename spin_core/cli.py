@@ -112,7 +112,80 @@ def cmd_divergence(a):
     from .io import write_table
 
     cfg = DivergenceConfig.from_dict(_params(a.params)["divergence"])
-    write_table(a.out, exact_divergence(a.model, a.world, a.test, cfg, a.name, a.iteration))
+    write_table(a.out, exact_divergence(a.model, a.world, a.samples, cfg, a.name, a.iteration))
+
+
+def cmd_heldout_samples(a):
+    from .config import DivergenceConfig, GenerateConfig
+    from .heldout import sample_heldout
+    from .io import write_table
+
+    p = _params(a.params)
+    backend = GenerateConfig.from_dict(p["generate"]).backend
+    write_table(a.out, sample_heldout(a.model, a.test, DivergenceConfig.from_dict(p["divergence"]), backend))
+
+
+def cmd_proxies(a):
+    from .config import DivergenceConfig, SpinConfig
+    from .io import write_table
+    from .proxies import divergence_proxies
+
+    p = _params(a.params)
+    df = divergence_proxies(
+        a.model,
+        a.samples,
+        a.test,
+        DivergenceConfig.from_dict(p["divergence"]),
+        SpinConfig.from_dict(p["spin"]),
+        a.name,
+        a.iteration,
+        ref_model_dir=a.ref_model,
+        ref_samples_path=a.ref_samples,
+    )
+    write_table(a.out, df)
+
+
+def cmd_sft_continue(a):
+    from .config import SpinConfig
+    from .io import read_json
+    from .sft import continue_sft
+
+    p = _params(a.params)
+    spin = SpinConfig.from_dict(p["spin"])
+    lr = p["convergence"].get("control", {}).get("learning_rate") or spin.learning_rate
+    steps = int(read_json(a.match_steps)["final"]["global_step"])
+    continue_sft(spin, lr, steps, a.train, a.init, a.out, a.checkpoints, a.metrics)
+
+
+def cmd_map_cell(a):
+    from .config import DivergenceConfig, GenerateConfig, SpinConfig
+    from .convergence_map import MapConfig, run_cell
+    from .io import write_table
+
+    p = _params(a.params)
+    df = run_cell(
+        a.beta,
+        a.learning_rate,
+        a.epochs,
+        MapConfig.from_dict(p["convergence"].get("map")),
+        SpinConfig.from_dict(p["spin"]),
+        GenerateConfig.from_dict(p["generate"]),
+        DivergenceConfig.from_dict(p["divergence"]),
+        a.sft,
+        a.world,
+        a.train,
+        a.test,
+        a.work_dir,
+    )
+    write_table(a.out, df)
+
+
+def cmd_theory(a):
+    from .io import write_table
+    from .theory import TheoryConfig, theory_overlay
+
+    cfg = TheoryConfig.from_dict(_params(a.params)["convergence"].get("theory"))
+    write_table(a.out, theory_overlay(cfg))
 
 
 def cmd_gather(a):
@@ -272,11 +345,58 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", required=True)
     s.add_argument("--model", required=True)
     s.add_argument("--world", required=True)
-    s.add_argument("--test", required=True)
+    s.add_argument("--samples", required=True, help="the model's held-out samples (heldout-samples)")
     s.add_argument("--name", required=True)
     s.add_argument("--iteration", type=int, required=True)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_divergence)
+
+    s = sub.add_parser("heldout-samples", help="sample one model on the held-out prompts")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--test", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_heldout_samples)
+
+    s = sub.add_parser("proxies", help="paper-scale divergence proxies of one model")
+    s.add_argument("--params", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--samples", required=True)
+    s.add_argument("--test", required=True)
+    s.add_argument("--ref-model", help="the previous iterate (omit for the SFT model)")
+    s.add_argument("--ref-samples", help="the previous iterate's held-out samples")
+    s.add_argument("--name", required=True)
+    s.add_argument("--iteration", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_proxies)
+
+    s = sub.add_parser("sft-continue", help="the SFT-continued control for one iteration")
+    s.add_argument("--params", required=True)
+    s.add_argument("--train", required=True)
+    s.add_argument("--init", required=True)
+    s.add_argument("--match-steps", required=True, help="the SPIN iteration's metrics.json (its step count)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--checkpoints", required=True)
+    s.add_argument("--metrics", required=True)
+    s.set_defaults(fn=cmd_sft_continue)
+
+    s = sub.add_parser("map-cell", help="one convergence-map cell: many SPIN iterations at one beta and budget")
+    s.add_argument("--params", required=True)
+    s.add_argument("--beta", type=float, required=True)
+    s.add_argument("--learning-rate", type=float, required=True)
+    s.add_argument("--epochs", type=float, required=True)
+    s.add_argument("--sft", required=True)
+    s.add_argument("--world", required=True)
+    s.add_argument("--train", required=True)
+    s.add_argument("--test", required=True)
+    s.add_argument("--work-dir", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_map_cell)
+
+    s = sub.add_parser("theory", help="the tabular theory overlay on an enumerable world")
+    s.add_argument("--params", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_theory)
 
     s = sub.add_parser("eval-tasks", help="write the tiny world's evaluation tasks")
     s.add_argument("--params", required=True)

@@ -204,10 +204,10 @@ def check_semantics(config: dict) -> None:
     SFTConfig.from_dict(config.get("sft"))
     GenerateConfig.from_dict(config.get("generate"))
     SpinConfig.from_dict(config.get("spin"))
+    DivergenceConfig.from_dict(config.get("divergence"))
     if config.get("scale") == "tiny":
         if "world" not in config:
             raise ConfigError("world: required when scale is 'tiny'")
-        DivergenceConfig.from_dict(config.get("divergence"))
     if config.get("scale") == "tiny" and SFTConfig.from_dict(config.get("sft")).mode != "train":
         raise ConfigError("sft.mode: the tiny world trains its own SFT model ('train')")
 

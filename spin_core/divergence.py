@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DivergenceConfig, GenerateConfig
-from .data import load_sft
+from .config import DivergenceConfig
 from .errors import DataError
 from .logprobs import encode_prompt, response_logps
 from .world import TinyWorld
@@ -64,21 +63,28 @@ def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> t
 def exact_divergence(
     model_dir: str | Path,
     world_path: str | Path,
-    test_path: str | Path,
+    samples_path: str | Path,
     cfg: DivergenceConfig,
     model_name: str,
     iteration: int,
 ) -> pd.DataFrame:
-    """Forward and reverse KL of one model to p_data on held-out prompts, as tidy rows."""
-    from .generation import hf_generate
+    """Forward and reverse KL of one model to p_data on held-out prompts, as tidy rows.
+
+    The reverse-KL responses are the model's held-out samples (heldout.py, one file per model,
+    shared with the proxies); the forward-KL responses are drawn from the world here.
+    """
+    from .io import read_records
     from .modeling import load_model
 
     world = TinyWorld.load(world_path)
     model, tok = load_model(model_dir)
-    rows = load_sft(test_path)[: cfg.n_prompts]
-    k, budget = cfg.samples_per_prompt, cfg.max_new_tokens
-    prompt_words = [world.from_text(r["prompt"], f"{test_path}: prompt") for r in rows for _ in range(k)]
-    prompt_ids = [encode_prompt(tok, r["prompt"]) for r in rows for _ in range(k)]
+    samples = read_records(samples_path)
+    k = cfg.samples_per_prompt
+    if not samples or len(samples) % k:
+        raise DataError(f"{samples_path}: {len(samples)} samples, not a positive multiple of samples_per_prompt={k}")
+    n_prompts, budget = len(samples) // k, cfg.max_new_tokens
+    prompt_words = [world.from_text(r["prompt"], f"{samples_path}: prompt") for r in samples]
+    prompt_ids = [encode_prompt(tok, r["prompt"]) for r in samples]
     token_of = {i: tok.convert_tokens_to_ids(w) for i, w in enumerate(world.words)}
     rng = np.random.default_rng(cfg.seed)
 
@@ -89,21 +95,20 @@ def exact_divergence(
     logp_model = np.array(
         response_logps(model, prompt_ids, response_ids, tok.pad_token_id, cfg.batch_size, "forward KL")
     )
-    forward = (logp_data - logp_model).reshape(len(rows), k)
+    forward = (logp_data - logp_model).reshape(n_prompts, k)
 
-    # Reverse KL: responses from the model (temperature 1, no top-p/top-k: the policy itself).
-    sampling = GenerateConfig(temperature=1.0, top_p=1.0, max_new_tokens=budget, batch_size=cfg.batch_size)
-    outs, _ = hf_generate(model, tok, prompt_ids, sampling, seed=cfg.seed)
+    # Reverse KL: responses from the model, scored by both.
+    outs = [[int(t) for t in r["response_ids"]] for r in samples]
     token_map = world_token_map(tok, world)
     words, done = zip(*(tokens_to_words(o, tok.eos_token_id, token_map) for o in outs))
     logp_model_rev = np.array(response_logps(model, prompt_ids, outs, tok.pad_token_id, cfg.batch_size, "reverse KL"))
     logp_data_rev = world.log_prob(prompt_words, list(words), np.array(done))
-    reverse = (logp_model_rev - logp_data_rev).reshape(len(rows), k)
+    reverse = (logp_model_rev - logp_data_rev).reshape(n_prompts, k)
 
     log.info(
         "%s: %d prompts x %d samples; truncated at %d tokens: data %.2f%%, model %.2f%%; mean length data %.1f, model %.1f",
         model_name,
-        len(rows),
+        n_prompts,
         k,
         budget,
         100 * (1 - complete.mean()),

@@ -72,6 +72,17 @@ def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_json(path: str | os.PathLike):
+    """A JSON file, with a DataError naming the file when it is missing or broken."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         for row in rows:

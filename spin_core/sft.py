@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .config import SFTConfig
+from .config import SFTConfig, SpinConfig
 from .data import first_exchange, load_sft
 from .logprobs import collate_sequences, encode_prompt, encode_response, truncate_pair
 from .modeling import build_tiny_model, save_model
@@ -44,7 +44,6 @@ def train_sft(
     max_prompt_length: int,
 ) -> dict:
     """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only)."""
-    from transformers import Trainer
 
     from .modeling import load_tokenizer
 
@@ -68,6 +67,13 @@ def train_sft(
         seed=cfg.seed,
         data_seed=cfg.seed,
     )
+    result = _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, "sft")
+    return {"train_loss": result.training_loss, "steps": result.global_step, "parameters": n_params}
+
+
+def _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, name: str):
+    """Supervised training on response tokens (resumable), then save and drop the checkpoints."""
+    from transformers import Trainer
 
     class _SFTTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -80,12 +86,54 @@ def train_sft(
         args=args,
         train_dataset=examples,
         data_collator=_sft_collator(tokenizer.pad_token_id),
-        callbacks=[ProgressLogger("sft")],
+        callbacks=[ProgressLogger(name)],
     )
     result = train_resumable(trainer, checkpoint_dir)
     save_model(trainer.model, tokenizer, out_dir)
     remove_checkpoints(checkpoint_dir)
-    return {"train_loss": result.training_loss, "steps": result.global_step, "parameters": n_params}
+    return result
+
+
+def continue_sft(
+    spin: SpinConfig,
+    learning_rate: float,
+    steps: int,
+    train_path: str | Path,
+    init_model_dir: str | Path,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    metrics_path: str | Path,
+) -> dict:
+    """The compute-matched control: from `init_model_dir`, `steps` more supervised steps on the
+    same prompts' human responses, with SPIN's optimiser, schedule and batch size, so the only
+    difference from a SPIN iteration is the objective."""
+    from .io import write_json
+    from .modeling import load_model
+
+    model, tokenizer = load_model(init_model_dir, dtype="float32")
+    examples = encode_sft_rows(load_sft(train_path), tokenizer, spin.max_length, spin.max_prompt_length)
+    log.info(
+        "sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init_model_dir
+    )
+    args = training_arguments(
+        checkpoint_dir,
+        learning_rate=learning_rate,
+        max_steps=steps,
+        per_device_train_batch_size=spin.per_device_train_batch_size,
+        gradient_accumulation_steps=spin.gradient_accumulation_steps,
+        warmup_ratio=spin.warmup_ratio,
+        lr_scheduler_type=spin.lr_scheduler_type,
+        optim=spin.optim,
+        weight_decay=spin.weight_decay,
+        logging_steps=spin.logging_steps,
+        save_steps=spin.save_steps,
+        seed=spin.seed,
+        data_seed=spin.seed,
+    )
+    result = _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, "sft_continued")
+    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_examples": len(examples)}
+    write_json(metrics_path, {"final": final})
+    return final
 
 
 def import_pretrained(model: str, revision: str | None, out_dir: str | Path) -> None:

@@ -34,6 +34,8 @@ def test_tokens_to_words(world, tokenizer):
 
 
 def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tokenizer, tiny_model, tiny_arch):
+    from spin_core.heldout import sample_heldout
+    from spin_core.io import write_table
     from spin_core.sft import train_sft
 
     train, test = make_tiny_sft_data(world, 400, 30, seed=0)
@@ -46,8 +48,14 @@ def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tok
     train_sft(cfg, tmp_path / "train.jsonl", tmp_path / "tok", tmp_path / "trained", tmp_path / "ck", 64, 16)
 
     dcfg = DivergenceConfig(n_prompts=30, samples_per_prompt=4, max_new_tokens=40, batch_size=64)
-    rand = exact_divergence(tmp_path / "random", tmp_path / "world.json", tmp_path / "test.jsonl", dcfg, "random", -1)
-    good = exact_divergence(tmp_path / "trained", tmp_path / "world.json", tmp_path / "test.jsonl", dcfg, "sft", -1)
+    for name in ("random", "trained"):
+        write_table(tmp_path / f"{name}.parquet", sample_heldout(tmp_path / name, tmp_path / "test.jsonl", dcfg))
+    rand = exact_divergence(
+        tmp_path / "random", tmp_path / "world.json", tmp_path / "random.parquet", dcfg, "random", -1
+    )
+    good = exact_divergence(
+        tmp_path / "trained", tmp_path / "world.json", tmp_path / "trained.parquet", dcfg, "sft", -1
+    )
     for df in (rand, good):
         assert list(df["metric"]) == ["forward_kl", "reverse_kl"]
         assert np.isfinite(df[["value", "ci_low", "ci_high"]].to_numpy()).all()

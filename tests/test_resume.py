@@ -9,8 +9,9 @@ import time
 import pytest
 from workflow_helpers import MICRO, check_no_partial_outputs, declared_outputs, snakemake_cmd, workflow_env
 
-# The evaluation fan-out is covered by the end-to-end test; here it would only add minutes.
-NO_EVAL_YAML = "evaluation: {enabled: false}\n"
+# The evaluation fan-out and the extra convergence chains are covered by the end-to-end test;
+# here they would only add minutes.
+NO_EVAL_YAML = "evaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
 
 
 def wait_for(predicate, timeout: float, proc) -> bool:

@@ -88,6 +88,8 @@ def check_no_partial_outputs(workdir: Path) -> None:
     for path in workdir.glob("data/sft/*.jsonl"):
         for line in path.read_text().splitlines():
             json.loads(line)
-    for model in workdir.glob("models/*"):
-        if not model.name.startswith("."):
-            check_model_dir(model)
+    for model in list(workdir.glob("models/*")) + list(workdir.glob("models/*/*")):
+        # models/<name> or, for the extra chains, models/<chain>/iter<t>
+        if model.is_dir() and not model.name.startswith(".") and not model.name.startswith(("seed", "sft_continued")):
+            if model.parent.name == "models" or model.name.startswith("iter"):
+                check_model_dir(model)

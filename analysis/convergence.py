@@ -1,0 +1,116 @@
+"""Divergence per iteration across chains: model names -> (chain, iteration), seed bands, how well
+each proxy tracks the exact KL, and trajectory classification (monotone / plateau / oscillate /
+diverge). Pure pandas/numpy functions of the tidy divergence CSVs; tested on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SPIN = "spin"
+CONTROL = "sft_continued"
+
+# Proxies where lower means closer to p_data (as KL): compared with exact forward KL by sign.
+PROXY_METRICS = ["heldout_nll", "heldout_nll_per_token", "rv_accuracy", "rv_margin", "gen_length", "gen_distinct_2"]
+
+
+def parse_model(name: str) -> tuple[str, str, int]:
+    """'sft' -> (spin, main, -1); 'iter2' -> (spin, main, 2); 'seed1/iter2' -> (spin, seed1, 2);
+    'sft_continued/iter2' -> (sft_continued, main, 2). The SFT model starts every chain."""
+    if name == "sft":
+        return SPIN, "main", -1
+    chain, _, it = name.rpartition("/")
+    t = int(it.removeprefix("iter"))
+    if chain == CONTROL:
+        return CONTROL, "main", t
+    return SPIN, chain or "main", t
+
+
+def with_chains(df: pd.DataFrame) -> pd.DataFrame:
+    """Add method / seed / iteration columns parsed from `model`."""
+    parsed = df["model"].map(parse_model)
+    out = df.copy()
+    out["method"] = [p[0] for p in parsed]
+    out["seed"] = [p[1] for p in parsed]
+    out["iteration"] = [p[2] for p in parsed]
+    return out
+
+
+def expand_sft(df: pd.DataFrame) -> pd.DataFrame:
+    """The SFT row (iteration -1) starts every SPIN seed and the control: copy it into each."""
+    sft = df[df["model"] == "sft"]
+    rest = df[df["model"] != "sft"]
+    copies = [sft]
+    for method, seed in rest[["method", "seed"]].drop_duplicates().itertuples(index=False):
+        if (method, seed) != (SPIN, "main"):
+            copies.append(sft.assign(method=method, seed=seed))
+    return pd.concat(copies + [rest], ignore_index=True)
+
+
+def seed_bands(df: pd.DataFrame) -> pd.DataFrame:
+    """Per method, metric and iteration: the mean over seeds, min and max (the band), seed count,
+    and the main run's prompt-clustered CI."""
+    df = expand_sft(with_chains(df))
+    rows = []
+    for (method, metric, t), part in df.groupby(["method", "metric", "iteration"]):
+        main = part[part["seed"] == "main"]
+        rows.append(
+            {
+                "method": method,
+                "metric": metric,
+                "iteration": t,
+                "mean": part["value"].mean(),
+                "band_low": part["value"].min(),
+                "band_high": part["value"].max(),
+                "n_seeds": part["seed"].nunique(),
+                "main": main["value"].iloc[0] if len(main) else np.nan,
+                "main_ci_low": main["ci_low"].iloc[0] if len(main) else np.nan,
+                "main_ci_high": main["ci_high"].iloc[0] if len(main) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["method", "metric", "iteration"]).reset_index(drop=True)
+
+
+def proxy_tracking(exact: pd.DataFrame, proxies: pd.DataFrame, reference: str = "forward_kl") -> pd.DataFrame:
+    """Spearman rank correlation, over every model (iterations, seeds, control), between the exact
+    divergence and each proxy. rho near +1: the proxy ranks models as the exact KL does. The human
+    reference rows (the same for every model) are not proxies and are left out."""
+    ref = exact[exact["metric"] == reference].set_index("model")["value"]
+    rows = []
+    for metric, part in proxies[~proxies["metric"].str.startswith("human_")].groupby("metric"):
+        joined = pd.concat([ref.rename("exact"), part.set_index("model")["value"].rename("proxy")], axis=1).dropna()
+        rho = joined["exact"].rank().corr(joined["proxy"].rank()) if len(joined) >= 3 else np.nan
+        rows.append({"proxy": metric, "exact": reference, "spearman_rho": rho, "n_models": len(joined)})
+    return pd.DataFrame(rows).sort_values("proxy").reset_index(drop=True)
+
+
+def classify_trajectory(values, half_widths, tol: float | None = None) -> str:
+    """Label a divergence curve v_0..v_n (lower is better) with the noise level of each point.
+
+    A step counts as a change only if it exceeds the combined half-widths (or `tol`):
+      diverge    the last value is significantly above the first;
+      oscillate  at least two significant steps change direction (down then up, or up then down);
+      monotone   significant decrease overall and no significant rise;
+      plateau    significant decrease overall, but the last half of the steps is flat;
+      flat       no significant change at all.
+    `monotone` is checked after `plateau`, so a curve that stops improving is called a plateau.
+    """
+    v = np.asarray(values, dtype=float)
+    h = np.zeros_like(v) if half_widths is None else np.nan_to_num(np.asarray(half_widths, dtype=float))
+    if not np.isfinite(v).all():
+        return "diverge"
+    noise = lambda i, j: tol if tol is not None else h[i] + h[j]  # noqa: E731
+    steps = []
+    for i in range(len(v) - 1):
+        d = v[i + 1] - v[i]
+        steps.append(0 if abs(d) <= noise(i, i + 1) else int(np.sign(d)))
+    total = v[-1] - v[0]
+    if total > noise(0, len(v) - 1):
+        return "diverge"
+    signs = [s for s in steps if s]
+    if any(a != b for a, b in zip(signs, signs[1:])) and len(signs) >= 2 and 1 in signs:
+        return "oscillate"
+    if total < -noise(0, len(v) - 1):
+        tail = steps[len(steps) // 2 :]
+        return "plateau" if all(s == 0 for s in tail) else "monotone"
+    return "flat"

@@ -1,0 +1,220 @@
+"""Report figures (matplotlib, Agg): each function takes tidy frames and writes PNG + SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spin_core.io import atomic_path  # noqa: E402
+
+from .convergence import CONTROL, SPIN, seed_bands, with_chains  # noqa: E402
+
+ITER_LABEL = "SPIN iteration (-1 = SFT model)"
+plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+
+
+def save(fig, png: str | Path) -> None:
+    """PNG at the given path and an SVG beside it, each written atomically."""
+    png = Path(png)
+    fig.tight_layout()
+    for path, fmt in ((png, "png"), (png.with_suffix(".svg"), "svg")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt)
+    plt.close(fig)
+
+
+def _band(ax, b, label, color, marker="o"):
+    b = b.sort_values("iteration")
+    ax.plot(b.iteration, b["mean"], marker=marker, color=color, label=f"{label} (mean of {int(b.n_seeds.max())} seeds)")
+    if b.n_seeds.max() > 1:
+        ax.fill_between(b.iteration, b.band_low, b.band_high, color=color, alpha=0.2, label=f"{label}: seed min-max")
+    ax.errorbar(
+        b.iteration,
+        b["main"],
+        yerr=[b["main"] - b.main_ci_low, b.main_ci_high - b["main"]],
+        fmt="none",
+        ecolor=color,
+        capsize=3,
+        alpha=0.8,
+    )
+
+
+def divergence_vs_iteration(exact: pd.DataFrame, png) -> None:
+    bands = seed_bands(exact)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric, title in zip(axes, ("forward_kl", "reverse_kl"), ("KL(p_data || p_t)", "KL(p_t || p_data)")):
+        _band(ax, bands[(bands.method == SPIN) & (bands.metric == metric)], "SPIN", "C0")
+        ax.set(title=f"Exact {title}", xlabel=ITER_LABEL, ylabel="nats per response")
+        ax.legend(fontsize=8)
+    fig.suptitle("Tiny world: exact divergence to p_data (error bars: main run's 95% CI over prompts)")
+    save(fig, png)
+
+
+def spin_vs_control(exact: pd.DataFrame, png) -> None:
+    bands = seed_bands(exact)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("forward_kl", "reverse_kl")):
+        _band(ax, bands[(bands.method == SPIN) & (bands.metric == metric)], "SPIN", "C0")
+        ctrl = bands[(bands.method == CONTROL) & (bands.metric == metric)]
+        if len(ctrl):
+            _band(ax, ctrl, f"{CONTROL} (SFT, same steps)", "C3", marker="s")
+        ax.set(title=metric.replace("_", " "), xlabel=ITER_LABEL, ylabel="nats per response")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"SPIN vs the compute-matched control ({CONTROL})")
+    save(fig, png)
+
+
+PROXY_PANELS = [
+    ("heldout_nll_per_token", "held-out NLL of human responses", "nats / token"),
+    ("rv_accuracy", "real-vs-generated accuracy (chance 0.5)", "P[r(y) > r(y')]"),
+    ("rv_margin", "real-vs-generated reward margin (0 at the fixed point)", "beta x log-ratio"),
+    ("gen_length", "length of generations (dashed: human)", "tokens"),
+    ("gen_distinct_2", "distinct-2 of generations (dashed: human)", "unique bigrams / bigrams"),
+]
+
+
+def proxies_vs_iteration(proxies: pd.DataFrame, png) -> None:
+    bands = seed_bands(proxies)
+    fig, axes = plt.subplots(1, len(PROXY_PANELS), figsize=(4 * len(PROXY_PANELS), 3.8))
+    for ax, (metric, title, unit) in zip(axes, PROXY_PANELS):
+        for method, color, marker in ((SPIN, "C0", "o"), (CONTROL, "C3", "s")):
+            b = bands[(bands.method == method) & (bands.metric == metric)]
+            if len(b):
+                _band(ax, b, method, color, marker)
+        human = {"gen_length": "human_length", "gen_distinct_2": "human_distinct_2"}.get(metric)
+        if human:
+            ref = proxies[proxies.metric == human]["value"]
+            if len(ref):
+                ax.axhline(ref.mean(), color="k", ls="--", lw=1, label="human")
+        if metric == "rv_accuracy":
+            ax.axhline(0.5, color="k", ls=":", lw=1)
+        ax.set(title=title, xlabel=ITER_LABEL, ylabel=unit)
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    fig.suptitle("Paper-scale divergence proxies, computed on the same models")
+    save(fig, png)
+
+
+def proxy_tracking(exact: pd.DataFrame, proxies: pd.DataFrame, tracking: pd.DataFrame, png) -> None:
+    metrics = [m for m, _, _ in PROXY_PANELS]
+    fkl = exact[exact.metric == "forward_kl"].set_index("model")["value"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.6))
+    rho = tracking.set_index("proxy")["spearman_rho"]
+    for ax, metric in zip(axes, metrics):
+        part = with_chains(proxies[proxies.metric == metric])
+        for method, color in ((SPIN, "C0"), (CONTROL, "C3")):
+            p = part[part.method == method]
+            ax.scatter(fkl.reindex(p.model), p["value"], color=color, label=method, s=18)
+        ax.set(
+            xlabel="exact forward KL (nats)",
+            ylabel=metric,
+            title=f"{metric}: Spearman rho = {rho.get(metric, np.nan):.2f}",
+        )
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    fig.suptitle("Does each proxy track the exact KL? (one point per model: iterations, seeds, control)")
+    save(fig, png)
+
+
+def benchmarks_vs_iteration(table: pd.DataFrame, png) -> None:
+    """Left: the paper's numbers (headline + model cards). Right: ours, as measured at this scale."""
+    models = [c for c in table.columns if c == "sft" or (c.startswith("iter") and c[4:].isdigit())]
+    x = {m: -1 if m == "sft" else int(m[4:]) for m in models}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, ours in zip(axes, (False, True)):
+        rows = table[table.source.str.startswith("ours") == ours]
+        if not ours:
+            rows = rows[rows.task.isin(["average", "overall"])]
+        for r in rows.itertuples(index=False):
+            pts = [(x[m], getattr(r, m)) for m in models if pd.notna(getattr(r, m))]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="o", label=f"{r.benchmark}/{r.task} ({r.source})")
+        ax.set(
+            xlabel=ITER_LABEL,
+            ylabel="score (% or MT-Bench 1-10)",
+            title="ours (this run)" if ours else "paper / model cards",
+        )
+        ax.legend(fontsize=7)
+    fig.suptitle("Benchmark score vs iteration: paper vs ours (different benchmarks at the tiny scale)")
+    save(fig, png)
+
+
+def theory_overlay(theory: pd.DataFrame, png, trained: pd.DataFrame | None = None) -> None:
+    betas = sorted(theory.beta.unique())
+    fig, axes = plt.subplots(1, len(betas), figsize=(4 * len(betas), 3.8), sharey=False)
+    for ax, beta in zip(np.atleast_1d(axes), betas):
+        part = theory[theory.beta == beta]
+        for method, style in (
+            ("map", dict(color="k", marker="o", lw=2)),
+            ("minimise", dict(color="C1", ls="--", marker="x")),
+        ):
+            p = part[part.method == method].sort_values("iteration")
+            ax.plot(
+                p.iteration,
+                p.forward_kl.clip(lower=1e-12),
+                label=f"{method} (closed form)" if method == "map" else "numerical minimiser",
+                **style,
+            )
+        for (lr, steps), p in part[part.method == "budget"].groupby(["lr", "steps"]):
+            p = p.sort_values("iteration")
+            ax.plot(
+                p.iteration,
+                p.forward_kl.clip(lower=1e-12),
+                marker=".",
+                label=f"gradient budget lr={lr:g} x {steps} steps",
+            )
+        ax.set_yscale("log")
+        ax.set(
+            title=f"beta = {beta:g} (factor 1 - 1/beta = {1 - 1 / beta:.3g})",
+            xlabel="iteration t (0 = start)",
+            ylabel="KL(p_data || p_t), nats",
+        )
+        ax.legend(fontsize=7)
+    fig.suptitle("Theory overlay: tabular SPIN on an enumerable world (exact expectations)")
+    save(fig, png)
+
+
+def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
+    """Heatmap of the label per (beta, budget) cell, and every cell's forward-KL curve."""
+    labels = ["monotone", "plateau", "flat", "oscillate", "diverge"]
+    summary = cells.drop_duplicates("cell")[["cell", "beta", "budget", "label", "final_change"]]
+    betas = sorted(summary.beta.unique())
+    budgets = list(dict.fromkeys(summary.sort_values("budget_value").budget))
+    grid = np.full((len(betas), len(budgets)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.9 * len(budgets) + 2, 0.9 * len(betas) + 2))
+    for r in summary.itertuples(index=False):
+        i, j = betas.index(r.beta), budgets.index(r.budget)
+        grid[i, j] = r.final_change
+        ax.text(j, i, f"{r.label}\n{r.final_change:+.2f}", ha="center", va="center", fontsize=8)
+    lim = np.nanmax(np.abs(grid)) or 1.0
+    im = ax.imshow(grid, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(budgets)), budgets, rotation=20, fontsize=8)
+    ax.set_yticks(range(len(betas)), [f"beta={b:g}" for b in betas])
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="forward KL, last - first iteration (nats)")
+    ax.set_title(f"Convergence map (labels: {', '.join(labels)})", fontsize=9)
+    save(fig, heat_png)
+
+    fig, axes = plt.subplots(1, len(betas), figsize=(4 * len(betas), 3.8), sharey=True)
+    for ax, beta in zip(np.atleast_1d(axes), betas):
+        for _, p in cells[(cells.beta == beta) & (cells.metric == "forward_kl")].groupby("cell"):
+            p = p.sort_values("iteration")
+            ax.errorbar(
+                p.iteration,
+                p["value"],
+                yerr=[p["value"] - p.ci_low, p.ci_high - p["value"]],
+                marker="o",
+                capsize=2,
+                label=f"{p.budget.iloc[0]}: {p.label.iloc[0]}",
+            )
+        ax.set(title=f"beta = {beta:g}", xlabel=ITER_LABEL, ylabel="exact forward KL (nats)")
+        ax.legend(fontsize=7)
+    fig.suptitle("Convergence map: forward KL per iteration for every cell")
+    save(fig, curves_png)

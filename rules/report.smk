@@ -1,0 +1,129 @@
+# Stage 7: the convergence study's outputs. Theory overlay, paper-vs-ours and claims tables,
+# figures, all registered for `snakemake --report results/report.html`; and the separate
+# `convergence_map` target (beta x budget sweep, one job per cell).
+
+
+rule theory_overlay:
+    output:
+        "results/theory/overlay.csv",
+    params:
+        cfg=params_json("convergence"),
+    log:
+        "logs/report/theory.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb"),
+        runtime=res("report", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli theory --params {params.cfg:q} --out {output} 2>&1 | tee {log}"
+
+
+rule tables:
+    input:
+        unpack(report_inputs),
+        paper=PAPER_RESULTS,
+    output:
+        [
+            report(f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables")
+            for name in TABLES
+        ],
+        [f"results/tables/{name}.md" for name in TABLES],
+    params:
+        cfg=json.dumps(
+            {"scale": config["scale"], "iterations": ITERATIONS, "spin": config["spin"]}, sort_keys=True
+        ),
+        inputs=lambda w, input: " ".join(f"--{k} {v}" for k, v in input.items() if k != "paper"),
+    log:
+        "logs/report/tables.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb"),
+        runtime=res("report", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m analysis.cli tables --params {params.cfg:q} --paper {input.paper} {params.inputs}"
+        " --out-dir results/tables 2>&1 | tee {log}"
+
+
+rule figures:
+    input:
+        unpack(figure_inputs),
+        tables="results/tables/benchmarks_paper_vs_ours.csv",
+    output:
+        [
+            report(f"results/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")
+            for name in FIGURES
+        ],
+        [f"results/figures/{name}.svg" for name in FIGURES],
+    params:
+        inputs=lambda w, input: " ".join(f"--{k} {v}" for k, v in input.items() if k != "tables"),
+    log:
+        "logs/report/figures.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb"),
+        runtime=res("report", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m analysis.cli figures --tables results/tables {params.inputs}"
+        " --out-dir results/figures 2>&1 | tee {log}"
+
+
+rule convergence_map_cell:
+    input:
+        sft="models/sft",
+        world="data/world/world.json",
+        train="data/sft/train.jsonl",
+        test="data/sft/test.jsonl",
+    output:
+        "results/convergence_map/cells/beta{beta}_lr{lr}_ep{ep}.csv",
+    params:
+        cfg=params_json("convergence", "spin", "generate", "divergence"),
+    log:
+        "logs/convergence_map/beta{beta}_lr{lr}_ep{ep}.log",
+    benchmark:
+        "results/benchmarks/convergence_map/beta{beta}_lr{lr}_ep{ep}.tsv"
+    threads: res("map", "threads")
+    resources:
+        mem_mb=res("map", "mem_mb"),
+        runtime=res("map", "runtime"),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli map-cell --params {params.cfg:q}"
+        " --beta {wildcards.beta} --learning-rate {wildcards.lr} --epochs {wildcards.ep}"
+        " --sft {input.sft} --world {input.world} --train {input.train} --test {input.test}"
+        " --work-dir work/convergence_map/beta{wildcards.beta}_lr{wildcards.lr}_ep{wildcards.ep}"
+        " --out {output} 2>&1 | tee {log}"
+
+
+rule convergence_map:
+    input:
+        map_cells(),
+    output:
+        table="results/convergence_map/map.csv",
+        summary="results/convergence_map/map.md",
+        heatmap=report(
+            "results/figures/convergence_map.png", caption="../report/convergence_map.rst", category="Figures"
+        ),
+        curves=report(
+            "results/figures/convergence_map_curves.png",
+            caption="../report/convergence_map_curves.rst",
+            category="Figures",
+        ),
+        svgs=["results/figures/convergence_map.svg", "results/figures/convergence_map_curves.svg"],
+    log:
+        "logs/convergence_map/map.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb"),
+        runtime=res("report", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m analysis.cli map --inputs {input} --out {output.table}"
+        " --heatmap {output.heatmap} --curves {output.curves} 2>&1 | tee {log}"

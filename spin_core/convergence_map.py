@@ -1,0 +1,112 @@
+"""One cell of the convergence map: SPIN on the tiny world for many iterations at one beta and one
+training budget (learning rate x epochs), with the exact forward/reverse KL after every iteration.
+
+Each iteration is the workflow's own stage functions in a row (generate_shard -> reference_pass ->
+train_spin -> sample_heldout -> exact_divergence) on a subset of the SFT prompts, so the map
+measures the same trainer as the main run. Snakemake runs one job per cell; inside a cell the
+iterations must run in order, and each finished iteration leaves its model and divergence rows in
+the cell's work folder, so a killed cell resumes at the first unfinished iteration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .config import DivergenceConfig, GenerateConfig, SpinConfig
+from .data import load_sft
+from .io import write_jsonl, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapConfig:
+    iterations: int = 6
+    n_prompts: int = 400  # SFT prompts per iteration (a subset keeps a cell to about a minute)
+    betas: tuple[float, ...] = (0.1, 1.0, 5.0)
+    budgets: tuple[tuple[float, float], ...] = ((1e-4, 1), (1e-4, 3), (1e-3, 3))  # (learning_rate, epochs)
+    divergence_prompts: int = 100
+    divergence_samples: int = 2
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> MapConfig:
+        d = dict(d or {})
+        if "betas" in d:
+            d["betas"] = tuple(float(b) for b in d["betas"])
+        if "budgets" in d:
+            d["budgets"] = tuple((float(b["learning_rate"]), float(b["epochs"])) for b in d["budgets"])
+        return cls(**d)
+
+
+def cell_name(beta: float, learning_rate: float, epochs: float) -> str:
+    return f"beta{beta:g}_lr{learning_rate:g}_ep{epochs:g}"
+
+
+def run_cell(
+    beta: float,
+    learning_rate: float,
+    epochs: float,
+    cfg: MapConfig,
+    spin: SpinConfig,
+    generate: GenerateConfig,
+    divergence: DivergenceConfig,
+    sft_model: str | Path,
+    world_path: str | Path,
+    train_path: str | Path,
+    test_path: str | Path,
+    work_dir: str | Path,
+) -> pd.DataFrame:
+    from .divergence import exact_divergence
+    from .generation import generate_shard
+    from .heldout import sample_heldout
+    from .reference import reference_pass
+    from .trainer import train_spin
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    name = cell_name(beta, learning_rate, epochs)
+    prompts = work / "prompts.jsonl"
+    if not prompts.exists():
+        write_jsonl(prompts, load_sft(train_path)[: cfg.n_prompts])
+    spin = dataclasses.replace(
+        spin, beta=beta, learning_rate=learning_rate, num_train_epochs=epochs, keep_checkpoints=False
+    )
+    generate = dataclasses.replace(generate, num_shards=1)
+    div = dataclasses.replace(divergence, n_prompts=cfg.divergence_prompts, samples_per_prompt=cfg.divergence_samples)
+
+    def measure(model_dir: Path, label: str, iteration: int) -> pd.DataFrame:
+        out = work / f"divergence_{label}.csv"
+        if out.exists():
+            return pd.read_csv(out)
+        samples = work / f"samples_{label}.parquet"
+        if not samples.exists():
+            write_table(samples, sample_heldout(model_dir, test_path, div))
+        df = exact_divergence(model_dir, world_path, samples, div, label, iteration)
+        write_table(out, df)
+        return df
+
+    frames = [measure(Path(sft_model), "sft", -1)]
+    previous = Path(sft_model)
+    for t in range(cfg.iterations):
+        model = work / f"iter{t}"
+        if not model.exists():
+            log.info("map cell %s: iteration %d/%d", name, t + 1, cfg.iterations)
+            generated = work / f"generated_iter{t}.parquet"
+            if not generated.exists():
+                generate_shard(previous, prompts, generated, generate, 0, t)
+            pairs = work / f"pairs_iter{t}.parquet"
+            if not pairs.exists():
+                reference_pass([generated], previous, pairs, spin)
+            train_spin(spin, pairs, previous, model, work / f"checkpoints_iter{t}", work / f"metrics_iter{t}.json")
+        frames.append(measure(model, f"iter{t}", t))
+        previous = model
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "cell", name)
+    df.insert(1, "beta", beta)
+    df.insert(2, "learning_rate", learning_rate)
+    df.insert(3, "epochs", epochs)
+    return df

@@ -1,0 +1,59 @@
+"""Samples from a model on the held-out prompts: the reverse-KL samples of the exact divergence
+(tiny world) and the generations the paper-scale proxies look at (length, distinct-n, and the
+rejected side of the held-out real-vs-generated pairs). One file per model, both scales."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .config import DivergenceConfig, GenerateConfig
+from .data import first_exchange, load_sft
+from .logprobs import encode_prompt
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ["prompt_id", "prompt", "sample", "response_ids", "response", "complete"]
+
+
+def heldout_prompts(test_path: str | Path, cfg: DivergenceConfig) -> list[dict]:
+    """The first n_prompts held-out rows, each repeated samples_per_prompt times."""
+    rows = load_sft(test_path)[: cfg.n_prompts]
+    return [r for r in rows for _ in range(cfg.samples_per_prompt)]
+
+
+def sample_heldout(
+    model_dir: str | Path, test_path: str | Path, cfg: DivergenceConfig, backend: str = "hf"
+) -> pd.DataFrame:
+    """Pure sampling (temperature 1, no top-p/top-k: the policy itself) of samples_per_prompt
+    responses per held-out prompt, with a budget of max_new_tokens tokens."""
+    from .generation import hf_generate, vllm_generate
+    from .modeling import load_model, load_tokenizer
+
+    rows = heldout_prompts(test_path, cfg)
+    sampling = GenerateConfig(temperature=1.0, top_p=1.0, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+    if backend == "vllm":
+        tok = load_tokenizer(model_dir)
+        prompt_ids = [encode_prompt(tok, first_exchange(r["messages"], "")[0]) for r in rows]
+        outs, done = vllm_generate(str(model_dir), tok, prompt_ids, sampling, seed=cfg.seed)
+    else:
+        model, tok = load_model(model_dir)
+        prompt_ids = [encode_prompt(tok, first_exchange(r["messages"], "")[0]) for r in rows]
+        outs, done = hf_generate(model, tok, prompt_ids, sampling, seed=cfg.seed)
+    texts = tok.batch_decode(outs, skip_special_tokens=True)
+    k = cfg.samples_per_prompt
+    records = [
+        {
+            "prompt_id": r["prompt_id"],
+            "prompt": r["prompt"],
+            "sample": i % k,
+            "response_ids": [int(t) for t in o],
+            "response": text.strip(),
+            "complete": bool(d),
+        }
+        for i, (r, o, text, d) in enumerate(zip(rows, outs, texts, done))
+    ]
+    log.info("held-out samples: %d prompts x %d from %s", len(rows) // k, k, model_dir)
+    return pd.DataFrame.from_records(records, columns=SAMPLE_COLUMNS)
