@@ -33,6 +33,7 @@ N_SEEDS = int(CONV.get("seeds", 1)) if TINY else 1
 SEED_CHAINS = [f"seed{r}" for r in range(1, N_SEEDS)]
 CONTROL_ON = TINY and bool(CONV.get("control", {}).get("enabled", False))
 CONTROL = "sft_continued"
+SEP = os.sep  # chain/model separator in model names (a path component)
 
 
 def chain_models(chain):
@@ -83,7 +84,7 @@ def previous_model(t, chain=""):
 
 def previous_model_name(name):
     """sft for iteration 0 of any chain, else the chain's iteration t-1."""
-    chain, _, it = name.rpartition("/")
+    chain, _, it = name.rpartition(SEP)
     t = int(it.removeprefix("iter"))
     if t == 0:
         return "sft"
@@ -132,7 +133,10 @@ def train_launcher():
 # ---- divergence
 def model_iteration(name):
     """sft -> -1 (before SPIN), [chain/]iter{t} -> t."""
-    return -1 if name == "sft" else int(name.rpartition("/")[2].removeprefix("iter"))
+    if name == "sft":
+        return -1
+    _, _, last = name.rpartition(SEP)
+    return int(last.removeprefix("iter"))
 
 
 def proxy_reference_args(wildcards, input):
