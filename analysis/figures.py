@@ -184,7 +184,7 @@ def theory_overlay(theory: pd.DataFrame, png, trained: pd.DataFrame | None = Non
 def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
     """Heatmap of the label per (beta, budget) cell, and every cell's forward-KL curve."""
     labels = ["monotone", "plateau", "flat", "oscillate", "diverge"]
-    summary = cells.drop_duplicates("cell")[["cell", "beta", "budget", "label", "final_change"]]
+    summary = cells.drop_duplicates("cell")[["cell", "beta", "budget", "budget_value", "label", "final_change"]]
     betas = sorted(summary.beta.unique())
     budgets = list(dict.fromkeys(summary.sort_values("budget_value").budget))
     grid = np.full((len(betas), len(budgets)), np.nan)

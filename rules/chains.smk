@@ -56,7 +56,7 @@ rule sft_continued:
         model=directory("models/sft_continued/iter{t}"),
         metrics="results/train/sft_continued/iter{t}/metrics.json",
     params:
-        cfg=params_json("spin", "convergence"),
+        cfg=json.dumps({"spin": config["spin"], "convergence": {"control": CONV.get("control", {})}}, sort_keys=True),
     log:
         "logs/train/sft_continued/iter{t}.log",
     benchmark:

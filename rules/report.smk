@@ -7,7 +7,7 @@ rule theory_overlay:
     output:
         "results/theory/overlay.csv",
     params:
-        cfg=params_json("convergence"),
+        cfg=json.dumps({"convergence": {"theory": CONV.get("theory", {})}}, sort_keys=True),
     log:
         "logs/report/theory.log",
     threads: 1
@@ -82,7 +82,10 @@ rule convergence_map_cell:
     output:
         "results/convergence_map/cells/beta{beta}_lr{lr}_ep{ep}.csv",
     params:
-        cfg=params_json("convergence", "spin", "generate", "divergence"),
+        cfg=json.dumps(
+            {"convergence": {"map": MAP}, **{s: config.get(s) for s in ("spin", "generate", "divergence")}},
+            sort_keys=True,
+        ),
     log:
         "logs/convergence_map/beta{beta}_lr{lr}_ep{ep}.log",
     benchmark:

@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class MapConfig:
     iterations: int = 6
-    n_prompts: int = 400  # SFT prompts per iteration (a subset keeps a cell to about a minute)
-    betas: tuple[float, ...] = (0.1, 1.0, 5.0)
+    n_prompts: int = 1000  # SFT prompts per iteration (a subset keeps a cell to about a minute)
+    betas: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0)
     budgets: tuple[tuple[float, float], ...] = ((1e-4, 1), (1e-4, 3), (1e-3, 3))  # (learning_rate, epochs)
-    divergence_prompts: int = 100
-    divergence_samples: int = 2
+    divergence_prompts: int = 200
+    divergence_samples: int = 4
 
     @classmethod
     def from_dict(cls, d: dict | None) -> MapConfig:

@@ -11,7 +11,13 @@ from workflow_helpers import MICRO, check_no_partial_outputs, declared_outputs, 
 
 # The evaluation fan-out and the extra convergence chains are covered by the end-to-end test;
 # here they would only add minutes.
-NO_EVAL_YAML = "evaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
+# Iteration 1 trains for 20 epochs (480 steps, a few seconds) so the kill lands mid-training:
+# micro's 48 steps take well under a second and could finish between two polls.
+NO_EVAL_YAML = (
+    "evaluation: {enabled: false}\n"
+    "convergence: {seeds: 1, control: {enabled: false}}\n"
+    "spin: {num_train_epochs: 20, save_steps: 20}\n"
+)
 
 
 def wait_for(predicate, timeout: float, proc) -> bool:
