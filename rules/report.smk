@@ -15,7 +15,7 @@ rule theory_overlay:
         mem_mb=res("report", "mem_mb"),
         runtime=res("report", "runtime"),
     conda:
-        "../envs/analysis.yaml"
+        "../envs/train.yaml"  # torch (float64 L-BFGS on the population loss)
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli theory --params {params.cfg:q} --out {output} 2>&1 | tee {log}"
 
