@@ -270,6 +270,10 @@ def cmd_mt_bench_judge(a):
             raise ConfigError("evaluation.mt_bench.judge: 'oracle' needs the tiny world (scale: tiny)")
         judge = OracleJudge(a.world)
     else:
+        if not a.judge_prompts:
+            raise ConfigError(
+                "mt-bench-judge: --judge-prompts (FastChat's judge_prompts.jsonl) is required for an API judge"
+            )
         judge = OpenAIJudge(cfg, load_judge_prompts(a.judge_prompts), a.cache)
     refs = load_answers(a.reference) if a.reference else None
     judgments = judge_answers(load_questions(a.questions), load_answers(a.answers), judge, a.name, refs)

@@ -217,5 +217,8 @@ def validate_config(config: dict, source: str = "config") -> dict[str, Any]:
     errors = schema_errors(config)
     if errors:
         raise ConfigError(f"{source}: " + "; ".join(errors))
-    check_semantics(config)
+    try:
+        check_semantics(config)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     return config
