@@ -116,6 +116,7 @@ class SpinConfig:
     bf16: bool = False
     max_length: int = 1024
     max_prompt_length: int = 512
+    long_prompts: str = "truncate"  # prompts over max_prompt_length: truncate (keep the end) | skip
     seed: int = 42
     logging_steps: int = 10
     save_strategy: str = "steps"  # steps | epoch
@@ -132,6 +133,8 @@ class SpinConfig:
         cfg = _parse(cls, d, "spin")
         if cfg.loss not in ("logistic", "hinge"):
             raise ConfigError(f"spin.loss: must be 'logistic' or 'hinge', got {cfg.loss!r}")
+        if cfg.long_prompts not in ("truncate", "skip"):
+            raise ConfigError(f"spin.long_prompts: must be 'truncate' or 'skip', got {cfg.long_prompts!r}")
         _positive(
             "spin",
             beta=cfg.beta,

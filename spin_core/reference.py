@@ -16,6 +16,29 @@ from .logprobs import encode_pair, response_logps
 log = logging.getLogger(__name__)
 
 
+def apply_long_prompt_policy(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
+    """Count prompts longer than max_prompt_length; keep them (truncated later to their last
+    tokens) or drop them, as spin.long_prompts says. The pairs file written here is what training
+    reads, so a skipped prompt is skipped by training too."""
+    from .data import first_exchange
+    from .errors import DataError
+    from .logprobs import encode_prompt
+
+    long = [len(encode_prompt(tokenizer, first_exchange(r["real"], where)[0])) > cfg.max_prompt_length for r in rows]
+    n_long = sum(long)
+    if n_long:
+        action = "skipped" if cfg.long_prompts == "skip" else f"truncated to their last {cfg.max_prompt_length} tokens"
+        log.warning(
+            "reference: %d of %d prompts are longer than spin.max_prompt_length=%d: %s (spin.long_prompts)",
+            n_long, len(rows), cfg.max_prompt_length, action,
+        )  # fmt: skip
+    if cfg.long_prompts == "skip":
+        rows = [r for r, is_long in zip(rows, long) if not is_long]
+        if not rows:
+            raise DataError(f"{where}: every prompt is longer than spin.max_prompt_length={cfg.max_prompt_length}")
+    return rows
+
+
 def reference_pass(
     pair_files: list[str | Path],
     model_dir: str | Path,
@@ -30,6 +53,7 @@ def reference_pass(
     for path in pair_files:
         rows.extend(load_pairs(path))
     model, tokenizer = load_model(model_dir, dtype=dtype)
+    rows = apply_long_prompt_policy(rows, tokenizer, cfg, ", ".join(str(p) for p in pair_files))
     prompts, responses = [], []
     for i, row in enumerate(rows, start=1):
         p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"pairs row {i}")

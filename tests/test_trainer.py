@@ -143,3 +143,35 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, model_dir, t
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "b").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+@pytest.mark.parametrize("policy, kept", [("truncate", 3), ("skip", 2)])
+def test_long_prompts_are_counted_and_truncated_or_skipped(
+    tmp_path, world, tokenizer, tiny_model, caplog, policy, kept
+):
+    import logging
+
+    import pandas as pd
+
+    from spin_core.config import SpinConfig
+    from spin_core.io import write_table
+    from spin_core.modeling import save_model
+    from spin_core.reference import reference_pass
+
+    save_model(tiny_model, tokenizer, tmp_path / "m")
+    w = world.words
+
+    def pair(prompt):
+        return {
+            "real": [{"role": "user", "content": prompt}, {"role": "assistant", "content": w[0]}],
+            "generated": [{"role": "user", "content": prompt}, {"role": "assistant", "content": w[1]}],
+            "iteration": 0,
+        }
+
+    rows = [pair(w[2]), pair(" ".join(w[:10] * 3)), pair(w[3])]  # the second prompt is 30 words
+    write_table(tmp_path / "pairs.parquet", pd.DataFrame(rows))
+    cfg = SpinConfig(max_length=64, max_prompt_length=12, long_prompts=policy)
+    with caplog.at_level(logging.WARNING, logger="spin_core.reference"):
+        reference_pass([tmp_path / "pairs.parquet"], tmp_path / "m", tmp_path / "out.parquet", cfg)
+    assert "1 of 3 prompts are longer than spin.max_prompt_length=12" in caplog.text
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == kept
