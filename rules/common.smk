@@ -199,12 +199,12 @@ def figure_inputs(wildcards):
 
 
 def map_cells():
-    betas = MAP.get("betas", [0.1, 1.0, 5.0])
-    budgets = MAP.get("budgets", [{"learning_rate": 1e-4, "epochs": 1}])
+    """One output per (beta, budget) cell; defaults are MapConfig's (spin_core/convergence_map.py)."""
+    from spin_core.convergence_map import MapConfig
+
+    cfg = MapConfig.from_dict(MAP)
     return [
-        f"results/convergence_map/cells/beta{b:g}_lr{g['learning_rate']:g}_ep{g['epochs']:g}.csv"
-        for b in betas
-        for g in budgets
+        f"results/convergence_map/cells/beta{b:g}_lr{lr:g}_ep{ep:g}.csv" for b in cfg.betas for lr, ep in cfg.budgets
     ]
 
 
