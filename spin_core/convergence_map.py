@@ -11,14 +11,17 @@ the cell's work folder, so a killed cell resumes at the first unfinished iterati
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from .config import DivergenceConfig, GenerateConfig, SpinConfig
 from .data import load_sft
-from .io import write_jsonl, write_table
+from .io import write_json, write_jsonl, write_table
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,29 @@ def cell_name(beta: float, learning_rate: float, epochs: float) -> str:
     return f"beta{beta:g}_lr{learning_rate:g}_ep{epochs:g}"
 
 
+def _digest(path: str | Path) -> str:
+    """sha256 of a file, or of every file in a directory (sorted by name)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _inputs_stamp(
+    beta, learning_rate, epochs, cfg, spin, generate, divergence, sft_model, train_path, test_path
+) -> dict:
+    stamp = {
+        "cell": [beta, learning_rate, epochs],
+        "configs": [dataclasses.asdict(c) for c in (cfg, spin, generate, divergence)],
+        "sft": _digest(sft_model),
+        "data": [_digest(train_path), _digest(test_path)],
+    }
+    return json.loads(json.dumps(stamp))  # as read back from inputs.json (tuples become lists)
+
+
 def run_cell(
     beta: float,
     learning_rate: float,
@@ -67,8 +93,18 @@ def run_cell(
     from .trainer import train_spin
 
     work = Path(work_dir)
-    work.mkdir(parents=True, exist_ok=True)
     name = cell_name(beta, learning_rate, epochs)
+    # Finished iterations in the work folder are reused only if they were made from the same
+    # inputs; otherwise (new SFT model, other settings) the cell starts over.
+    stamp = _inputs_stamp(
+        beta, learning_rate, epochs, cfg, spin, generate, divergence, sft_model, train_path, test_path
+    )
+    stamp_file = work / "inputs.json"
+    if work.exists() and (not stamp_file.exists() or json.loads(stamp_file.read_text()) != stamp):
+        log.info("map cell %s: inputs changed since the last run; starting the cell over", name)
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(stamp_file, stamp)
     prompts = work / "prompts.jsonl"
     if not prompts.exists():
         write_jsonl(prompts, load_sft(train_path)[: cfg.n_prompts])

@@ -88,3 +88,24 @@ def test_overlay_rows_and_the_beta_regimes():
     assert fkl[(2.0, 4)] < fkl[(2.0, 1)] < fkl[(2.0, 0)]  # beta > 1/2 contracts
     assert fkl[(0.1, 2)] > fkl[(0.1, 0)]  # the paper's beta = 0.1 overshoots
     assert np.isfinite(df.forward_kl).all()
+
+
+def test_map_cell_inputs_stamp_changes_with_the_sft_model(tmp_path):
+    """A convergence-map cell reuses finished iterations only when its inputs are unchanged."""
+    from spin_core.config import DivergenceConfig, GenerateConfig, SpinConfig
+    from spin_core.convergence_map import MapConfig, _inputs_stamp
+
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "model.safetensors").write_bytes(b"weights-a")
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    args = (0.1, 1e-4, 1.0, MapConfig(), SpinConfig(), GenerateConfig(), DivergenceConfig())
+    files = (tmp_path / "sft", tmp_path / "train.jsonl", tmp_path / "train.jsonl")
+    first = _inputs_stamp(*args, *files)
+    assert _inputs_stamp(*args, *files) == first
+    (tmp_path / "sft" / "model.safetensors").write_bytes(b"weights-b")
+    assert _inputs_stamp(*args, *files) != first
+    assert _inputs_stamp(0.5, *args[1:], *files) != _inputs_stamp(*args, *files)
+    # what is written to inputs.json reads back equal (else every rerun would start over)
+    import json
+
+    assert json.loads(json.dumps(first)) == first
