@@ -121,8 +121,8 @@ def cmd_heldout_samples(a):
     from .io import write_table
 
     p = _params(a.params)
-    backend = GenerateConfig.from_dict(p["generate"]).backend
-    write_table(a.out, sample_heldout(a.model, a.test, DivergenceConfig.from_dict(p["divergence"]), backend))
+    cfg = DivergenceConfig.from_dict(p["divergence"])
+    write_table(a.out, sample_heldout(a.model, a.test, cfg, GenerateConfig.from_dict(p["generate"])))
 
 
 def cmd_proxies(a):

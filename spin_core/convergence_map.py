@@ -120,7 +120,7 @@ def run_cell(
             return pd.read_csv(out)
         samples = work / f"samples_{label}.parquet"
         if not samples.exists():
-            write_table(samples, sample_heldout(model_dir, test_path, div))
+            write_table(samples, sample_heldout(model_dir, test_path, div, generate))
         df = exact_divergence(model_dir, world_path, samples, div, label, iteration)
         write_table(out, df)
         return df

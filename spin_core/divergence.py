@@ -73,15 +73,13 @@ def exact_divergence(
     The reverse-KL responses are the model's held-out samples (heldout.py, one file per model,
     shared with the proxies); the forward-KL responses are drawn from the world here.
     """
-    from .io import read_records
+    from .heldout import read_samples
     from .modeling import load_model
 
     world = TinyWorld.load(world_path)
     model, tok = load_model(model_dir)
-    samples = read_records(samples_path)
     k = cfg.samples_per_prompt
-    if not samples or len(samples) % k:
-        raise DataError(f"{samples_path}: {len(samples)} samples, not a positive multiple of samples_per_prompt={k}")
+    samples = read_samples(samples_path, k)
     n_prompts, budget = len(samples) // k, cfg.max_new_tokens
     prompt_words = [world.from_text(r["prompt"], f"{samples_path}: prompt") for r in samples]
     prompt_ids = [encode_prompt(tok, r["prompt"]) for r in samples]

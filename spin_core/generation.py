@@ -108,6 +108,20 @@ def vllm_generate(model_dir: str, tokenizer, prompt_ids: list[list[int]], cfg: G
     return outputs, finished
 
 
+def generate_for_rows(model_dir: str | Path, rows: list[dict], cfg: GenerateConfig, seed: int):
+    """Sample a response to each SFT row's first user turn with the configured backend (HF or
+    vLLM); returns (tokenizer, token id lists, finished flags)."""
+    from .modeling import load_model, load_tokenizer
+
+    if cfg.backend == "vllm":
+        tokenizer = load_tokenizer(model_dir)
+        prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
+        return (tokenizer, *vllm_generate(str(model_dir), tokenizer, prompt_ids, cfg, seed))
+    model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
+    prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
+    return (tokenizer, *hf_generate(model, tokenizer, prompt_ids, cfg, seed))
+
+
 def generate_shard(
     model_dir: str | Path,
     prompts_path: str | Path,
@@ -117,19 +131,10 @@ def generate_shard(
     iteration: int,
 ) -> dict:
     """Write shard `shard` of the pairs for `iteration`: real = the SFT response, generated = y'."""
-    from .modeling import load_model, load_tokenizer
-
     rows = shard_rows(load_sft(prompts_path), shard, cfg.num_shards)
     seed = cfg.seed + 1000 * iteration + shard
     t0 = time.time()
-    if cfg.backend == "vllm":
-        tokenizer = load_tokenizer(model_dir)
-        prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
-        outputs, finished = vllm_generate(str(model_dir), tokenizer, prompt_ids, cfg, seed)
-    else:
-        model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
-        prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
-        outputs, finished = hf_generate(model, tokenizer, prompt_ids, cfg, seed)
+    tokenizer, outputs, finished = generate_for_rows(model_dir, rows, cfg, seed)
     texts = tokenizer.batch_decode(outputs, skip_special_tokens=True)
     meta = {
         "model": str(model_dir),

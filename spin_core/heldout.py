@@ -4,14 +4,15 @@ rejected side of the held-out real-vs-generated pairs). One file per model, both
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from .config import DivergenceConfig, GenerateConfig
-from .data import first_exchange, load_sft
-from .logprobs import encode_prompt
+from .data import load_sft
+from .errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +26,22 @@ def heldout_prompts(test_path: str | Path, cfg: DivergenceConfig) -> list[dict]:
 
 
 def sample_heldout(
-    model_dir: str | Path, test_path: str | Path, cfg: DivergenceConfig, backend: str = "hf"
+    model_dir: str | Path, test_path: str | Path, cfg: DivergenceConfig, generate: GenerateConfig | None = None
 ) -> pd.DataFrame:
     """Pure sampling (temperature 1, no top-p/top-k: the policy itself) of samples_per_prompt
-    responses per held-out prompt, with a budget of max_new_tokens tokens."""
-    from .generation import hf_generate, vllm_generate
-    from .modeling import load_model, load_tokenizer
+    responses per held-out prompt, with a budget of max_new_tokens tokens. The backend, dtype and
+    vLLM settings come from the generate section; the sampling settings from divergence."""
+    from .generation import generate_for_rows
 
     rows = heldout_prompts(test_path, cfg)
-    sampling = GenerateConfig(temperature=1.0, top_p=1.0, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
-    if backend == "vllm":
-        tok = load_tokenizer(model_dir)
-        prompt_ids = [encode_prompt(tok, first_exchange(r["messages"], "")[0]) for r in rows]
-        outs, done = vllm_generate(str(model_dir), tok, prompt_ids, sampling, seed=cfg.seed)
-    else:
-        model, tok = load_model(model_dir)
-        prompt_ids = [encode_prompt(tok, first_exchange(r["messages"], "")[0]) for r in rows]
-        outs, done = hf_generate(model, tok, prompt_ids, sampling, seed=cfg.seed)
+    sampling = dataclasses.replace(
+        generate or GenerateConfig(),
+        temperature=1.0,
+        top_p=1.0,
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.batch_size,
+    )
+    tok, outs, done = generate_for_rows(model_dir, rows, sampling, cfg.seed)
     texts = tok.batch_decode(outs, skip_special_tokens=True)
     k = cfg.samples_per_prompt
     records = [
@@ -57,3 +57,15 @@ def sample_heldout(
     ]
     log.info("held-out samples: %d prompts x %d from %s", len(rows) // k, k, model_dir)
     return pd.DataFrame.from_records(records, columns=SAMPLE_COLUMNS)
+
+
+def read_samples(path: str | Path, samples_per_prompt: int) -> list[dict]:
+    """A held-out samples file, checked to hold whole groups of samples_per_prompt rows."""
+    from .io import read_records
+
+    samples = read_records(path)
+    if not samples or len(samples) % samples_per_prompt:
+        raise DataError(
+            f"{path}: {len(samples)} samples, not a positive multiple of samples_per_prompt={samples_per_prompt}"
+        )
+    return samples

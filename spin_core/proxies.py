@@ -81,14 +81,12 @@ def divergence_proxies(
 ) -> pd.DataFrame:
     """Proxy rows for one model. The real-vs-generated rows need the previous iterate and its
     held-out samples (ref_*); without them (the SFT model) they are left out."""
-    from .io import read_records
+    from .heldout import read_samples
     from .modeling import load_model
 
     model, tok = load_model(model_dir)
-    own = read_records(samples_path)
     k = cfg.samples_per_prompt
-    if not own or len(own) % k:
-        raise DataError(f"{samples_path}: {len(own)} samples, not a positive multiple of samples_per_prompt={k}")
+    own = read_samples(samples_path, k)
     n_prompts = len(own) // k
     prompt_order = [own[i * k]["prompt_id"] for i in range(n_prompts)]
     rows = []
@@ -113,7 +111,7 @@ def divergence_proxies(
     # Real vs generated on held-out pairs, with the reward of the iteration that made this model.
     if ref_model_dir is not None and ref_samples_path is not None:
         ref_model, _ = load_model(ref_model_dir)
-        ref_samples = read_records(ref_samples_path)
+        ref_samples = read_samples(ref_samples_path, k)
         by_prompt = {}
         for r in ref_samples:
             by_prompt.setdefault(r["prompt_id"], []).append(r)
