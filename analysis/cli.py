@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spin_core.errors import SpinError
+from spin_core.cli import run_command
 from spin_core.io import write_table, write_text
 
 from . import claims, convergence
@@ -121,16 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    try:
-        args.fn(args)
-    except SpinError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 # Config loading and validation, and the small helpers every rule shares.
 import json
 import os
+import posixpath
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -33,7 +34,6 @@ N_SEEDS = int(CONV.get("seeds", 1)) if TINY else 1
 SEED_CHAINS = [f"seed{r}" for r in range(1, N_SEEDS)]
 CONTROL_ON = TINY and bool(CONV.get("control", {}).get("enabled", False))
 CONTROL = "sft_continued"
-SEP = os.sep  # chain/model separator in model names (a path component)
 
 
 def chain_models(chain):
@@ -84,7 +84,7 @@ def previous_model(t, chain=""):
 
 def previous_model_name(name):
     """sft for iteration 0 of any chain, else the chain's iteration t-1."""
-    chain, _, it = name.rpartition(SEP)
+    chain, it = posixpath.split(name)  # model names are paths under models/: [chain/]iter{t}
     t = int(it.removeprefix("iter"))
     if t == 0:
         return "sft"
@@ -135,8 +135,7 @@ def model_iteration(name):
     """sft -> -1 (before SPIN), [chain/]iter{t} -> t."""
     if name == "sft":
         return -1
-    _, _, last = name.rpartition(SEP)
-    return int(last.removeprefix("iter"))
+    return int(posixpath.basename(name).removeprefix("iter"))
 
 
 def proxy_reference_args(wildcards, input):

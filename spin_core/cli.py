@@ -461,8 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Logging setup, then args.fn(args); our errors and OS errors (disk full, permissions) become
+    one `error:` line on stderr and a non-zero exit, without a traceback."""
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -484,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info("%s done in %.1fs", args.command, time.time() - t0)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

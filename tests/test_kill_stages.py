@@ -4,6 +4,7 @@ rerun plans only jobs whose outputs are missing or incomplete (or that depend on
 last rerun finishes with every declared output. Plus: same seed and config give identical pairs
 and training metrics (determinism on CPU)."""
 
+import base64
 import json
 import os
 import random
@@ -14,7 +15,7 @@ import time
 
 import pandas as pd
 import pytest
-from workflow_helpers import MICRO, check_no_partial_outputs, snakemake_cmd, workflow_env
+from workflow_helpers import MICRO, check_no_partial_outputs, snakemake_cmd, start_snakemake, workflow_env
 
 SMALL = "iterations: [0, 1]\nevaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
 # In DAG order; each is killed at a random point after its first job starts.
@@ -38,13 +39,7 @@ def run_until_stage(workdir, configs, stage, delay, log_path):
     """Start the workflow; once a job of `stage` has started, wait `delay` s and SIGKILL the
     process group. Returns True if it killed, False if the run ended first."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            snakemake_cmd(workdir, configfile=configs),
-            env=workflow_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_snakemake(workdir, configs, log)
         pattern = re.compile(rf"^(local)?rule {stage}:", re.M)
         end = time.time() + 600
         while time.time() < end and proc.poll() is None:
@@ -59,7 +54,17 @@ def run_until_stage(workdir, configs, stage, delay, log_path):
     return killed
 
 
+def incomplete_marked(workdir) -> set[str]:
+    """Outputs Snakemake marked incomplete (a job was killed while making them): file names in
+    .snakemake/incomplete are the base64 of the output path."""
+    marks = workdir / ".snakemake" / "incomplete"
+    return {base64.b64decode(p.name).decode() for p in marks.iterdir()} if marks.is_dir() else set()
+
+
 def planned_reasons(workdir, configs) -> list[str]:
+    """Why each job of the rerun's plan runs. With rerun-incomplete (profiles/default) a job whose
+    outputs are marked incomplete is planned as 'Forced execution': reported as incomplete here.
+    `all` is the target pseudo-rule (no outputs, always planned) and is left out."""
     unlock = subprocess.run(
         snakemake_cmd(workdir, "--unlock", configfile=configs), env=workflow_env(), capture_output=True
     )
@@ -72,7 +77,19 @@ def planned_reasons(workdir, configs) -> list[str]:
         timeout=120,
     )
     assert dry.returncode == 0, dry.stderr[-3000:]
-    return re.findall(r"^\s+reason: (.*)$", dry.stdout + dry.stderr, re.M)
+    incomplete = incomplete_marked(workdir)
+    reasons, rule, outputs = [], None, []
+    for line in (dry.stdout + dry.stderr).splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line):
+            rule, outputs = m.group(1), []
+        elif m := re.match(r"^\s+output: (.*)$", line):
+            outputs = m.group(1).split(", ")
+        elif (m := re.match(r"^\s+reason: (.*)$", line)) and rule != "all":
+            reason = m.group(1)
+            if reason == "Forced execution" and incomplete & set(outputs):
+                reason = "Incomplete output files (rerun-incomplete)"
+            reasons.append(reason)
+    return reasons
 
 
 @pytest.mark.slow

@@ -7,7 +7,14 @@ import subprocess
 import time
 
 import pytest
-from workflow_helpers import MICRO, check_no_partial_outputs, declared_outputs, snakemake_cmd, workflow_env
+from workflow_helpers import (
+    MICRO,
+    check_no_partial_outputs,
+    declared_outputs,
+    snakemake_cmd,
+    start_snakemake,
+    workflow_env,
+)
 
 # The evaluation fan-out and the extra convergence chains are covered by the end-to-end test;
 # here they would only add minutes.
@@ -36,13 +43,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML)
     configs = [MICRO, tmp_path / "no_eval.yaml"]
     log = open(tmp_path / "first_run.log", "w")
-    proc = subprocess.Popen(
-        snakemake_cmd(tmp_path, configfile=configs),
-        env=workflow_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_snakemake(tmp_path, configs, log)
     ckpt_dir = tmp_path / "work" / "train" / "iter1"
     try:
         reached = wait_for(

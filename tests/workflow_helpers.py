@@ -43,6 +43,17 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 600, **kw) -> subpro
     )
 
 
+def start_snakemake(workdir: Path, configs: list[Path], log) -> subprocess.Popen:
+    """The workflow in its own process group (so a test can SIGKILL all of it), output to `log`."""
+    return subprocess.Popen(
+        snakemake_cmd(workdir, configfile=configs),
+        env=workflow_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list[str]:
     out = [
         "data/world/world.json",
@@ -88,8 +99,9 @@ def check_no_partial_outputs(workdir: Path) -> None:
     for path in workdir.glob("data/sft/*.jsonl"):
         for line in path.read_text().splitlines():
             json.loads(line)
-    for model in list(workdir.glob("models/*")) + list(workdir.glob("models/*/*")):
-        # models/<name> or, for the extra chains, models/<chain>/iter<t>
-        if model.is_dir() and not model.name.startswith(".") and not model.name.startswith(("seed", "sft_continued")):
-            if model.parent.name == "models" or model.name.startswith("iter"):
+    for entry in workdir.glob("models/*"):
+        # models/<name>, or for the extra chains models/<chain>/iter<t>; hidden names are temps
+        is_chain = entry.is_dir() and entry.name.startswith(("seed", "sft_continued"))
+        for model in entry.iterdir() if is_chain else [entry]:
+            if model.is_dir() and not model.name.startswith("."):
                 check_model_dir(model)
