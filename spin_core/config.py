@@ -114,6 +114,7 @@ class SpinConfig:
     gradient_accumulation_steps: int = 1
     gradient_checkpointing: bool = False
     bf16: bool = False
+    packing: bool = True  # prefix-shared packing (spin_core/packing.py); false: two padded rows per pair
     max_length: int = 1024
     max_prompt_length: int = 512
     long_prompts: str = "truncate"  # prompts over max_prompt_length: truncate (keep the end) | skip

@@ -14,7 +14,7 @@ from .config import GenerateConfig
 from .data import first_exchange, load_sft
 from .errors import BackendUnavailableError
 from .io import write_table
-from .logprobs import encode_prompt
+from .logprobs import encode_prompt, in_sorted_batches
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +63,9 @@ def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConf
     """
     model.eval()
     torch.manual_seed(seed)
-    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
     outputs: list = [None] * len(prompt_ids)
     finished = [False] * len(prompt_ids)
-    n_batches = (len(order) + cfg.batch_size - 1) // cfg.batch_size
-    t0, last = time.time(), time.time()
-    for b in range(n_batches):
-        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+    for idx in in_sorted_batches([len(p) for p in prompt_ids], cfg.batch_size, "generate"):
         gen = generate_batch(
             model, tokenizer, [prompt_ids[i] for i in idx], cfg.max_new_tokens, cfg.temperature, cfg.top_p
         )
@@ -79,9 +75,6 @@ def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConf
                 toks = toks[: toks.index(tokenizer.eos_token_id) + 1]
                 finished[i] = True
             outputs[i] = toks
-        if time.time() - last > 10 or b == n_batches - 1:
-            last = time.time()
-            log.info("generate: batch %d/%d, %d sequences (%.0fs)", b + 1, n_batches, len(idx), last - t0)
     return outputs, finished
 
 

@@ -38,6 +38,19 @@ def truncate_pair(
     return prompt_ids, response_ids[: max(0, max_length - len(prompt_ids))]
 
 
+def label_logps(logits: torch.Tensor, labels: torch.Tensor, suppress_ids: Sequence[int] | None = None) -> torch.Tensor:
+    """log softmax(logits)[label] over the last dimension, in float32, any leading shape.
+
+    Tokens in `suppress_ids` get zero probability, which is how a policy restricted to an alphabet
+    is scored. Labels must be valid ids (mask ignored positions before or after).
+    """
+    logits = logits.float()
+    if suppress_ids:
+        idx = torch.as_tensor(list(suppress_ids), device=logits.device)
+        logits = logits.index_fill(-1, idx, torch.finfo(logits.dtype).min)
+    return torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
 def sequence_logps(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -47,17 +60,11 @@ def sequence_logps(
     """Sum of log p(label_t | tokens_<t) over positions whose label is not ignore_index.
 
     logits: (batch, seq, vocab) from a causal LM; labels: (batch, seq), aligned with input_ids
-    (the shift by one happens here). Tokens in `suppress_ids` get zero probability, which is how
-    a policy restricted to an alphabet is scored. Returns (batch,) float32.
+    (the shift by one happens here). Returns (batch,) float32.
     """
-    logits = logits[:, :-1, :].float()
     labels = labels[:, 1:]
-    if suppress_ids:
-        idx = torch.as_tensor(list(suppress_ids), device=logits.device)
-        logits = logits.index_fill(-1, idx, torch.finfo(logits.dtype).min)
     mask = labels != ignore_index
-    safe_labels = labels.masked_fill(~mask, 0)
-    token_logps = torch.log_softmax(logits, dim=-1).gather(-1, safe_labels.unsqueeze(-1)).squeeze(-1)
+    token_logps = label_logps(logits[:, :-1, :], labels.masked_fill(~mask, 0), suppress_ids)
     return (token_logps * mask).sum(-1)
 
 
@@ -102,6 +109,21 @@ def model_logps(model, batch: dict[str, torch.Tensor], suppress_ids: Sequence[in
     return sequence_logps(logits, batch["labels"], suppress_ids)
 
 
+def in_sorted_batches(lengths: Sequence[int], batch_size: int, desc: str):
+    """Yield index lists of up to batch_size items in order of length, logging progress.
+
+    Sorting by length keeps padding (wasted compute) small; callers put results back by index.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    n_batches = (len(order) + batch_size - 1) // batch_size
+    t0 = last = time.time()
+    for b in range(n_batches):
+        yield order[b * batch_size : (b + 1) * batch_size]
+        if time.time() - last > 10 or b == n_batches - 1:
+            last = time.time()
+            log.info("%s: batch %d/%d (%.0fs)", desc, b + 1, n_batches, last - t0)
+
+
 @torch.no_grad()
 def response_logps(
     model,
@@ -115,20 +137,12 @@ def response_logps(
     model.eval()
     device = next(model.parameters()).device
     suppress = suppressed_token_ids(model)
-    # Sorting by length keeps padding (wasted compute) small; results are put back in order.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(responses[i]))
     out = [0.0] * len(prompts)
-    n_batches = (len(order) + batch_size - 1) // batch_size
-    t0, last = time.time(), time.time()
-    for b in range(n_batches):
-        idx = order[b * batch_size : (b + 1) * batch_size]
+    for idx in in_sorted_batches([len(p) + len(r) for p, r in zip(prompts, responses)], batch_size, desc):
         batch = collate_sequences([prompts[i] for i in idx], [responses[i] for i in idx], pad_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         for i, v in zip(idx, model_logps(model, batch, suppress).tolist()):
             out[i] = v
-        if time.time() - last > 10 or b == n_batches - 1:
-            last = time.time()
-            log.info("%s: batch %d/%d (%.0fs)", desc, b + 1, n_batches, last - t0)
     return out
 
 

@@ -12,6 +12,7 @@ from .config import SpinConfig
 from .data import load_pairs
 from .io import write_table
 from .logprobs import encode_pair, response_logps
+from .packing import check_packing_supported, pair_logps
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,21 @@ def reference_pass(
         rows.extend(load_pairs(path))
     model, tokenizer = load_model(model_dir, dtype=dtype)
     rows = apply_long_prompt_policy(rows, tokenizer, cfg, ", ".join(str(p) for p in pair_files))
-    prompts, responses = [], []
-    for i, row in enumerate(rows, start=1):
-        p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"pairs row {i}")
-        prompts += [p, p]
-        responses += [r, g]
-    logps = response_logps(model, prompts, responses, tokenizer.pad_token_id, cfg.ref_batch_size, desc="reference")
+    encoded = [
+        encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"pairs row {i}")
+        for i, row in enumerate(rows, start=1)
+    ]
+    if cfg.packing:
+        check_packing_supported(model)
+        real, generated = pair_logps(model, encoded, tokenizer.pad_token_id, cfg.ref_batch_size, desc="reference")
+    else:
+        prompts = [p for p, _, _ in encoded] * 2
+        responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
+        logps = response_logps(model, prompts, responses, tokenizer.pad_token_id, cfg.ref_batch_size, "reference")
+        real, generated = logps[: len(encoded)], logps[len(encoded) :]
     df = pd.DataFrame.from_records(rows)
-    df["ref_logp_real"] = logps[0::2]
-    df["ref_logp_generated"] = logps[1::2]
+    df["ref_logp_real"] = real
+    df["ref_logp_generated"] = generated
     df["reference_model"] = str(model_dir)
     write_table(out_path, df)
     summary = {

@@ -1,5 +1,5 @@
-"""SPIN training on transformers.Trainer: one concatenated forward for real and generated
-responses, reference log-probs read from the pairs file, logistic (or hinge) loss."""
+"""SPIN training on transformers.Trainer: one forward for real and generated responses (prefix-shared
+packing by default), reference log-probs read from the pairs file, logistic (or hinge) loss."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .errors import DataError
 from .io import write_json
 from .logprobs import collate_sequences, encode_pair, model_logps, suppressed_token_ids
 from .loss import spin_loss
+from .packing import check_packing_supported, pack_pairs, packed_logps
 from .training import ProgressLogger, check_finite, remove_checkpoints, train_resumable, training_arguments
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,25 @@ def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, wher
     return out
 
 
-def spin_collator(pad_id: int):
-    """B pairs -> one batch of 2B sequences: rows 0..B-1 real, rows B..2B-1 generated."""
+def spin_collator(pad_id: int, packing: bool = True):
+    """B pairs -> one batch whose log-probs come out as 2B values: 0..B-1 real, B..2B-1 generated.
+
+    packing: one prefix-shared segment per pair, packed into rows (spin_core/packing.py);
+    otherwise 2B right-padded sequences, rows 0..B-1 real, B..2B-1 generated.
+    """
 
     def collate(examples):
-        prompts = [e["prompt_ids"] for e in examples] * 2
-        responses = [e["real_ids"] for e in examples] + [e["generated_ids"] for e in examples]
-        batch = collate_sequences(prompts, responses, pad_id)
+        if packing:
+            batch = pack_pairs(
+                [e["prompt_ids"] for e in examples],
+                [e["real_ids"] for e in examples],
+                [e["generated_ids"] for e in examples],
+                pad_id,
+            )
+        else:
+            prompts = [e["prompt_ids"] for e in examples] * 2
+            responses = [e["real_ids"] for e in examples] + [e["generated_ids"] for e in examples]
+            batch = collate_sequences(prompts, responses, pad_id)
         batch["ref_logps"] = torch.tensor(
             [e["ref_logps"][0] for e in examples] + [e["ref_logps"][1] for e in examples], dtype=torch.float32
         )
@@ -59,10 +72,11 @@ def _make_trainer_class():
     class SPINTrainer(Trainer):
         """Trainer whose loss is SPIN's, with metrics named as in the official code."""
 
-        def __init__(self, *args, beta: float, loss_type: str, **kwargs):
+        def __init__(self, *args, beta: float, loss_type: str, packing: bool = True, **kwargs):
             super().__init__(*args, **kwargs)
             self.beta = beta
             self.loss_type = loss_type
+            self.batch_logps = packed_logps if packing else model_logps
             self.suppress_ids = suppressed_token_ids(self.model)
             self._metrics = defaultdict(list)
             # Our loss is already a per-pair mean: do not let Trainer rescale it by token counts.
@@ -71,7 +85,7 @@ def _make_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = inputs.pop("ref_logps")
             n = ref.shape[0] // 2
-            logps = model_logps(model, inputs, self.suppress_ids)
+            logps = self.batch_logps(model, inputs, self.suppress_ids)
             losses, real_rewards, gen_rewards = spin_loss(
                 logps[:n], logps[n:], ref[:n], ref[n:], self.beta, self.loss_type
             )
@@ -131,14 +145,17 @@ def train_spin(
     rows = load_pairs(pairs_path)
     # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
     model, tokenizer = load_model(init_model_dir, dtype="float32")
+    if cfg.packing:
+        check_packing_supported(model)
     examples = encode_pairs_for_training(rows, tokenizer, cfg, str(pairs_path))
     log.info(
-        "train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s",
+        "train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s, packing=%s",
         len(examples),
         cfg.beta,
         cfg.loss,
         cfg.learning_rate,
         cfg.num_train_epochs,
+        cfg.packing,
     )
     args = training_arguments(
         checkpoint_dir,
@@ -164,10 +181,11 @@ def train_spin(
         model=model,
         args=args,
         train_dataset=examples,
-        data_collator=spin_collator(tokenizer.pad_token_id),
+        data_collator=spin_collator(tokenizer.pad_token_id, cfg.packing),
         callbacks=[ProgressLogger("train")],
         beta=cfg.beta,
         loss_type=cfg.loss,
+        packing=cfg.packing,
     )
     result = train_resumable(trainer, checkpoint_dir)
     history = [h for h in trainer.state.log_history if "loss" in h]
