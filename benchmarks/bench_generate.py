@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def main() -> None:
     import torch
-    from bench_train import SIZES, build
+    from bench_train import SIZES, VOCAB, build
 
     from spin_core.config import GenerateConfig
     from spin_core.generation import hf_generate, vllm_generate
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=48)
     a = ap.parse_args()
     layers, hidden = SIZES[a.size]
-    tok, model, pairs = build(layers, hidden, a.n)
+    tok, model, pairs = build(layers, hidden, a.n, vocab=VOCAB.get(a.size))
     model.eval()
     prompts = [encode_prompt(tok, p["prompt"]) for p in pairs]
     print(
