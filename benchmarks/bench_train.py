@@ -11,8 +11,8 @@ model: weights, gradients, activations, optimizer state; the import floor is the
 for every engine here). The first 20 losses are printed side by side: same math and precision, so
 they must agree to 1e-5.
 
-    python benchmarks/bench_train.py --quick        # two sizes, ~2 minutes on 2 cores
-    python benchmarks/bench_train.py                # 2x128, 4x256, 8x512
+    python benchmarks/bench_train.py --quick        # two sizes, ~2.5 minutes on 2 cores
+    python benchmarks/bench_train.py                # 2x128, 4x256, 8x512, 4x256-v32k (~16 minutes)
 
 Needs TRL (`pip install -e '.[bench]'`).
 """
@@ -221,7 +221,7 @@ def worker(a) -> dict:
     grad_norms = [h.get("grad_norm") for h in trainer.state.log_history if "loss" in h]
     # Median step time over steps 3..N: skips warm-up and TRL's in-train reference precompute, and
     # an occasional hiccup of this shared machine. Every engine sees the same batches in order.
-    durations = sorted(b - a for a, b in zip(timer.times[2:], timer.times[3:]))
+    durations = sorted(end - start for start, end in zip(timer.times[2:], timer.times[3:]))
     step_s = durations[len(durations) // 2]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
