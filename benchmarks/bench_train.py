@@ -181,7 +181,6 @@ def worker(a) -> dict:
             callbacks=[timer],
             beta=0.1,
             loss_type="logistic",
-            packing=packing,
         )
     else:
         ds = Dataset.from_list(

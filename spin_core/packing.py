@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .logprobs import label_logps, suppressed_token_ids
+from .logprobs import in_sorted_batches, label_logps, suppressed_token_ids
 
 # Row widths are rounded up to this: SDPA's memory-efficient CUDA kernel wants the mask's last
 # dimension aligned, and tensor-core matmuls like multiples of 8.
@@ -214,8 +214,6 @@ def pair_logps(
     desc: str = "scoring pairs",
 ) -> tuple[list[float], list[float]]:
     """(real, generated) summed log-probs of many encoded pairs, packed, in length-sorted batches."""
-    from .logprobs import in_sorted_batches
-
     model.eval()
     device = next(model.parameters()).device
     suppress = suppressed_token_ids(model)

@@ -72,11 +72,10 @@ def _make_trainer_class():
     class SPINTrainer(Trainer):
         """Trainer whose loss is SPIN's, with metrics named as in the official code."""
 
-        def __init__(self, *args, beta: float, loss_type: str, packing: bool = True, **kwargs):
+        def __init__(self, *args, beta: float, loss_type: str, **kwargs):
             super().__init__(*args, **kwargs)
             self.beta = beta
             self.loss_type = loss_type
-            self.batch_logps = packed_logps if packing else model_logps
             self.suppress_ids = suppressed_token_ids(self.model)
             self._metrics = defaultdict(list)
             # Our loss is already a per-pair mean: do not let Trainer rescale it by token counts.
@@ -85,7 +84,9 @@ def _make_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             ref = inputs.pop("ref_logps")
             n = ref.shape[0] // 2
-            logps = self.batch_logps(model, inputs, self.suppress_ids)
+            # The collator's layout decides: only packed batches say where each target is read.
+            batch_logps = packed_logps if "target_pos" in inputs else model_logps
+            logps = batch_logps(model, inputs, self.suppress_ids)
             losses, real_rewards, gen_rewards = spin_loss(
                 logps[:n], logps[n:], ref[:n], ref[n:], self.beta, self.loss_type
             )
@@ -185,7 +186,6 @@ def train_spin(
         callbacks=[ProgressLogger("train")],
         beta=cfg.beta,
         loss_type=cfg.loss,
-        packing=cfg.packing,
     )
     result = train_resumable(trainer, checkpoint_dir)
     history = [h for h in trainer.state.log_history if "loss" in h]
