@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .convergence import CONTROL, SPIN, seed_bands
+from spin_core.names import CONTROL, SFT, SPIN, model_sort_key
+from spin_core.stats import Z95
+
+from .convergence import seed_bands
 
 CLAIM_COLUMNS = ["claim", "paper", "ours", "verdict", "rule", "evidence"]
-Z95 = 1.959964
 
 
 def load_paper_results(path: str | Path) -> dict:
@@ -24,7 +26,7 @@ def load_paper_results(path: str | Path) -> dict:
 
 
 def _model_order(models) -> list[str]:
-    return sorted(models, key=lambda m: -1 if m == "sft" else int(m.removeprefix("iter")))
+    return sorted(models, key=model_sort_key)
 
 
 def benchmark_table(scores: pd.DataFrame | None, paper: dict, scale: str) -> pd.DataFrame:
@@ -56,10 +58,10 @@ def benchmark_table(scores: pd.DataFrame | None, paper: dict, scale: str) -> pd.
     df = df.drop_duplicates(["benchmark", "task", "model", "source"])
     wide = df.pivot_table(index=["benchmark", "task", "source"], columns="model", values="value", aggfunc="first")
     wide = wide[_model_order(wide.columns)]
-    if "sft" in wide.columns:
+    if SFT in wide.columns:
         for m in wide.columns:
-            if m != "sft":
-                wide[f"delta_{m}"] = wide[m] - wide["sft"]
+            if m != SFT:
+                wide[f"delta_{m}"] = wide[m] - wide[SFT]
     return wide.reset_index()
 
 
@@ -97,6 +99,116 @@ def _rising_claim(name, paper_text, series, unit):
     )
 
 
+def _not_run(claim: str, paper: str, rule: str = "", evidence: str = "") -> dict:
+    return dict(claim=claim, paper=paper, ours="", verdict="not run at this scale", rule=rule, evidence=evidence)
+
+
+def _benchmark_claims(scale: str, models: list[str], scores: pd.DataFrame | None, paper: dict) -> list[dict]:
+    """The paper's benchmark claims. Its benchmarks exist only at paper scale; on the tiny world the
+    same rule is applied to the tiny tasks, named as analogues."""
+    headline = paper.get("paper", {})
+    lb, mt = headline.get("open_llm_leaderboard_average", {}), headline.get("mt_bench", {})
+    lb_last, mt_last = max(lb, key=model_sort_key), max(mt, key=model_sort_key)
+    lb_paper = f"Open LLM Leaderboard average {lb[SFT]} -> {lb[lb_last]} ({SFT} -> {lb_last})"
+    mt_paper = f"MT-Bench {mt[SFT]} -> {mt[mt_last]}"
+    lb_series = (
+        _score_series(scores, "open_llm_leaderboard", "average", "average", models) if scores is not None else None
+    )
+    mt_series = _score_series(scores, "mt_bench", "overall", "score", models) if scores is not None else None
+    if scale == "paper" and scores is not None:
+        return [
+            _rising_claim("leaderboard average rises at each iteration", lb_paper, lb_series, ""),
+            _rising_claim("MT-Bench score rises at each iteration", mt_paper, mt_series, ""),
+        ]
+    rule = "needs the 7B models and the real benchmarks (config/paper.yaml)"
+    rows = [
+        _not_run(f"leaderboard average {lb[SFT]} -> {lb[lb_last]}", lb_paper, rule),
+        _not_run(f"MT-Bench {mt[SFT]} -> {mt[mt_last]}", mt_paper, rule),
+    ]
+    if scores is not None:
+        rows.append(
+            _rising_claim(
+                "tiny-world leaderboard-style average rises at each iteration (analogue)",
+                "score rises at each iteration",
+                lb_series,
+                "",
+            )
+        )
+        rows.append(
+            _rising_claim(
+                "tiny-world MT-Bench (oracle judge) rises at each iteration (analogue)",
+                "MT-Bench rises at each iteration",
+                mt_series,
+                "",
+            )
+        )
+    return rows
+
+
+def _divergence_claims(exact: pd.DataFrame) -> list[dict]:
+    """Divergence falls at each iteration, and SPIN against the control (tiny world: exact KL)."""
+    rows = []
+    bands = seed_bands(exact)
+    for metric in ("forward_kl", "reverse_kl"):
+        b = bands[(bands.method == SPIN) & (bands.metric == metric)].sort_values("iteration")
+        means = b["mean"].tolist()
+        falls = all(y < x for x, y in zip(means, means[1:]))
+        first, last = b.iloc[0], b.iloc[-1]
+        separated = last["main_ci_high"] < first["main_ci_low"]
+        verdict = "reproduced" if falls and separated else ("inconclusive" if falls else "not reproduced")
+        rows.append(
+            dict(
+                claim=f"divergence to p_data falls at each iteration ({metric})",
+                paper="p_data is the objective's global optimum (Theorem); iterates implied to approach it",
+                ours=" -> ".join(f"{m:.3g}" for m in means) + f" nats (mean of {int(b['n_seeds'].max())} seeds)",
+                verdict=verdict,
+                rule="seed-mean falls at every iteration and the main run's last 95% CI lies below the SFT model's",
+                evidence=f"sft [{first.main_ci_low:.3g}, {first.main_ci_high:.3g}], last [{last.main_ci_low:.3g}, {last.main_ci_high:.3g}]",
+            )
+        )
+        c = bands[(bands.method == CONTROL) & (bands.metric == metric)].sort_values("iteration")
+        if len(c) > 1:
+            spin_last, ctrl_last = b.iloc[-1], c.iloc[-1]
+            better = spin_last["main"] <= ctrl_last["main"]
+            worse_sig = spin_last["main_ci_low"] > ctrl_last["main_ci_high"]
+            verdict = "reproduced" if better else ("not reproduced" if worse_sig else "inconclusive")
+            rows.append(
+                dict(
+                    claim=f"SPIN >= SFT-continued ({CONTROL}, same steps) on {metric}",
+                    paper="SPIN beats further SFT on the same data (the paper's SFT-epochs comparison)",
+                    ours=f"SPIN {spin_last['main']:.3g} vs {CONTROL} {ctrl_last['main']:.3g} nats at iteration {int(spin_last.iteration)}",
+                    verdict=verdict,
+                    rule="SPIN's KL <= control's; 'not reproduced' when SPIN's 95% CI lies wholly above the control's",
+                    evidence=f"SPIN [{spin_last.main_ci_low:.3g}, {spin_last.main_ci_high:.3g}], {CONTROL} [{ctrl_last.main_ci_low:.3g}, {ctrl_last.main_ci_high:.3g}]",
+                )
+            )
+    return rows
+
+
+def _theory_claims(theory: pd.DataFrame, paper_beta: float) -> list[dict]:
+    """Does iterating the exact (or a finite-budget) update approach p_data at the paper's beta?"""
+    rows = []
+    for method, label in (("map", "exact minimisation (closed-form map)"), ("budget", "finite-budget training")):
+        part = theory[(theory.method == method) & np.isclose(theory.beta, paper_beta)]
+        if part.empty:
+            continue
+        if method == "budget":  # the largest budget
+            part = part[(part.lr * part.steps) == (part.lr * part.steps).max()]
+        series = part.sort_values("iteration")["forward_kl"].tolist()
+        converges = series[-1] < series[0] and all(y <= x + 1e-12 for x, y in zip(series, series[1:]))
+        rows.append(
+            dict(
+                claim=f"iterating SPIN approaches p_data at beta={paper_beta} (theory overlay, {label})",
+                paper="no convergence argument for the sequence of iterates is given",
+                ours=" -> ".join(f"{v:.3g}" for v in series) + " nats (tabular, enumerable world)",
+                verdict="reproduced" if converges else "not reproduced",
+                rule="forward KL non-increasing over every iteration and lower at the end (exact, no sampling noise)",
+                evidence="closed form: log p_{t+1} - log p_data = (1 - 1/beta)(log p_t - log p_data) + const",
+            )
+        )
+    return rows
+
+
 def claims_table(
     scale: str,
     models: list[str],
@@ -106,130 +218,20 @@ def claims_table(
     paper: dict,
     paper_beta: float = 0.1,
 ) -> pd.DataFrame:
-    headline = paper.get("paper", {})
-    lb, mt = headline.get("open_llm_leaderboard_average", {}), headline.get("mt_bench", {})
-    rows = []
-    paper_scale = scale == "paper"
-
-    # 1-3: benchmark claims. The paper's benchmarks only exist at paper scale; on the tiny world
-    # the same rule is applied to the tiny tasks, named as such.
-    lb_paper = f"Open LLM Leaderboard average {lb.get('sft')} -> {lb.get('iter3')} (sft -> iter3)"
-    mt_paper = f"MT-Bench {mt.get('sft')} -> {mt.get('iter3')}"
-    if paper_scale and scores is not None:
-        rows.append(
-            _rising_claim(
-                "leaderboard average rises at each iteration",
-                lb_paper,
-                _score_series(scores, "open_llm_leaderboard", "average", "average", models),
-                "",
-            )
-        )
-        rows.append(
-            _rising_claim(
-                "MT-Bench score rises at each iteration",
-                mt_paper,
-                _score_series(scores, "mt_bench", "overall", "score", models),
-                "",
-            )
-        )
-    else:
-        for name, text in (("leaderboard average 58.14 -> 63.16", lb_paper), ("MT-Bench 5.94 -> 6.78", mt_paper)):
-            rows.append(
-                dict(
-                    claim=name,
-                    paper=text,
-                    ours="",
-                    verdict="not run at this scale",
-                    rule="needs the 7B models and the real benchmarks (config/paper.yaml)",
-                    evidence="",
-                )
-            )
-        if scores is not None:
-            rows.append(
-                _rising_claim(
-                    "tiny-world leaderboard-style average rises at each iteration (analogue)",
-                    "score rises at each iteration",
-                    _score_series(scores, "open_llm_leaderboard", "average", "average", models),
-                    "",
-                )
-            )
-            rows.append(
-                _rising_claim(
-                    "tiny-world MT-Bench (oracle judge) rises at each iteration (analogue)",
-                    "MT-Bench rises at each iteration",
-                    _score_series(scores, "mt_bench", "overall", "score", models),
-                    "",
-                )
-            )
-
-    # 4-5: divergence and the control (tiny world: exact KL).
+    """Every claim with its verdict, decided by code with the rule it used."""
+    rows = _benchmark_claims(scale, models, scores, paper)
     if exact is not None and len(exact):
-        bands = seed_bands(exact)
-        for metric in ("forward_kl", "reverse_kl"):
-            b = bands[(bands.method == SPIN) & (bands.metric == metric)].sort_values("iteration")
-            means = b["mean"].tolist()
-            falls = all(y < x for x, y in zip(means, means[1:]))
-            first, last = b.iloc[0], b.iloc[-1]
-            separated = last["main_ci_high"] < first["main_ci_low"]
-            verdict = "reproduced" if falls and separated else ("inconclusive" if falls else "not reproduced")
-            rows.append(
-                dict(
-                    claim=f"divergence to p_data falls at each iteration ({metric})",
-                    paper="p_data is the objective's global optimum (Theorem); iterates implied to approach it",
-                    ours=" -> ".join(f"{m:.3g}" for m in means) + f" nats (mean of {int(b['n_seeds'].max())} seeds)",
-                    verdict=verdict,
-                    rule="seed-mean falls at every iteration and the main run's last 95% CI lies below the SFT model's",
-                    evidence=f"sft [{first.main_ci_low:.3g}, {first.main_ci_high:.3g}], last [{last.main_ci_low:.3g}, {last.main_ci_high:.3g}]",
-                )
-            )
-            c = bands[(bands.method == CONTROL) & (bands.metric == metric)].sort_values("iteration")
-            if len(c) > 1:
-                spin_last, ctrl_last = b.iloc[-1], c.iloc[-1]
-                better = spin_last["main"] <= ctrl_last["main"]
-                worse_sig = spin_last["main_ci_low"] > ctrl_last["main_ci_high"]
-                verdict = "reproduced" if better else ("not reproduced" if worse_sig else "inconclusive")
-                rows.append(
-                    dict(
-                        claim=f"SPIN >= SFT-continued ({CONTROL}, same steps) on {metric}",
-                        paper="SPIN beats further SFT on the same data (the paper's SFT-epochs comparison)",
-                        ours=f"SPIN {spin_last['main']:.3g} vs {CONTROL} {ctrl_last['main']:.3g} nats at iteration {int(spin_last.iteration)}",
-                        verdict=verdict,
-                        rule="SPIN's KL <= control's; 'not reproduced' when SPIN's 95% CI lies wholly above the control's",
-                        evidence=f"SPIN [{spin_last.main_ci_low:.3g}, {spin_last.main_ci_high:.3g}], {CONTROL} [{ctrl_last.main_ci_low:.3g}, {ctrl_last.main_ci_high:.3g}]",
-                    )
-                )
+        rows += _divergence_claims(exact)
     else:
+        paper_scale = scale == "paper"
+        rule = "p_data unknown at paper scale: see the proxies table" if paper_scale else ""
         rows.append(
-            dict(
-                claim="divergence to p_data falls at each iteration",
-                paper="",
-                ours="",
-                verdict="not run at this scale",
-                rule="p_data unknown at paper scale: see the proxies table" if paper_scale else "",
-                evidence="" if paper_scale else "no exact divergences",
+            _not_run(
+                "divergence to p_data falls at each iteration", "", rule, "" if paper_scale else "no exact divergences"
             )
         )
-
-    # 6: the theory overlay at the paper's beta.
     if theory is not None and len(theory):
-        for method, label in (("map", "exact minimisation (closed-form map)"), ("budget", "finite-budget training")):
-            part = theory[(theory.method == method) & np.isclose(theory.beta, paper_beta)]
-            if part.empty:
-                continue
-            if method == "budget":  # the largest budget
-                part = part[(part.lr * part.steps) == (part.lr * part.steps).max()]
-            series = part.sort_values("iteration")["forward_kl"].tolist()
-            converges = series[-1] < series[0] and all(y <= x + 1e-12 for x, y in zip(series, series[1:]))
-            rows.append(
-                dict(
-                    claim=f"iterating SPIN approaches p_data at beta={paper_beta} (theory overlay, {label})",
-                    paper="no convergence argument for the sequence of iterates is given",
-                    ours=" -> ".join(f"{v:.3g}" for v in series) + " nats (tabular, enumerable world)",
-                    verdict="reproduced" if converges else "not reproduced",
-                    rule="forward KL non-increasing over every iteration and lower at the end (exact, no sampling noise)",
-                    evidence="closed form: log p_{t+1} - log p_data = (1 - 1/beta)(log p_t - log p_data) + const",
-                )
-            )
+        rows += _theory_claims(theory, paper_beta)
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

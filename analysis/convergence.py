@@ -1,48 +1,35 @@
-"""Divergence per iteration across chains: model names -> (chain, iteration), seed bands, how well
-each proxy tracks the exact KL, and trajectory classification (monotone / plateau / oscillate /
-diverge). Pure pandas/numpy functions of the tidy divergence CSVs; tested on hand-made frames."""
+"""Divergence per iteration across chains: seed bands, how well each proxy tracks the exact KL, and
+trajectory classification (monotone / plateau / oscillate / diverge). Pure pandas/numpy functions of
+the tidy divergence CSVs (model names parsed by spin_core.names); tested on hand-made frames."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-SPIN = "spin"
-CONTROL = "sft_continued"
+from spin_core.names import MAIN, SFT, SPIN, parse_model
 
 # Proxies where lower means closer to p_data (as KL): compared with exact forward KL by sign.
 PROXY_METRICS = ["heldout_nll", "heldout_nll_per_token", "rv_accuracy", "rv_margin", "gen_length", "gen_distinct_2"]
-
-
-def parse_model(name: str) -> tuple[str, str, int]:
-    """'sft' -> (spin, main, -1); 'iter2' -> (spin, main, 2); 'seed1/iter2' -> (spin, seed1, 2);
-    'sft_continued/iter2' -> (sft_continued, main, 2). The SFT model starts every chain."""
-    if name == "sft":
-        return SPIN, "main", -1
-    chain, _, it = name.rpartition("/")
-    t = int(it.removeprefix("iter"))
-    if chain == CONTROL:
-        return CONTROL, "main", t
-    return SPIN, chain or "main", t
 
 
 def with_chains(df: pd.DataFrame) -> pd.DataFrame:
     """Add method / seed / iteration columns parsed from `model`."""
     parsed = df["model"].map(parse_model)
     out = df.copy()
-    out["method"] = [p[0] for p in parsed]
-    out["seed"] = [p[1] for p in parsed]
-    out["iteration"] = [p[2] for p in parsed]
+    out["method"] = [p.method for p in parsed]
+    out["seed"] = [p.seed for p in parsed]
+    out["iteration"] = [p.iteration for p in parsed]
     return out
 
 
 def expand_sft(df: pd.DataFrame) -> pd.DataFrame:
     """The SFT row (iteration -1) starts every SPIN seed and the control: copy it into each."""
-    sft = df[df["model"] == "sft"]
-    rest = df[df["model"] != "sft"]
+    sft = df[df["model"] == SFT]
+    rest = df[df["model"] != SFT]
     copies = [sft]
     for method, seed in rest[["method", "seed"]].drop_duplicates().itertuples(index=False):
-        if (method, seed) != (SPIN, "main"):
+        if (method, seed) != (SPIN, MAIN):
             copies.append(sft.assign(method=method, seed=seed))
     return pd.concat(copies + [rest], ignore_index=True)
 
@@ -53,7 +40,7 @@ def seed_bands(df: pd.DataFrame) -> pd.DataFrame:
     df = expand_sft(with_chains(df))
     rows = []
     for (method, metric, t), part in df.groupby(["method", "metric", "iteration"]):
-        main = part[part["seed"] == "main"]
+        main = part[part["seed"] == MAIN]
         rows.append(
             {
                 "method": method,

@@ -12,8 +12,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spin_core.io import atomic_path  # noqa: E402
+from spin_core.names import CONTROL, SPIN  # noqa: E402
 
-from .convergence import CONTROL, SPIN, seed_bands, with_chains  # noqa: E402
+from .convergence import seed_bands, with_chains  # noqa: E402
 
 ITER_LABEL = "SPIN iteration (-1 = SFT model)"
 plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
@@ -146,7 +147,7 @@ def benchmarks_vs_iteration(table: pd.DataFrame, png) -> None:
     save(fig, png)
 
 
-def theory_overlay(theory: pd.DataFrame, png, trained: pd.DataFrame | None = None) -> None:
+def theory_overlay(theory: pd.DataFrame, png) -> None:
     betas = sorted(theory.beta.unique())
     fig, axes = plt.subplots(1, len(betas), figsize=(4 * len(betas), 3.8), sharey=False)
     for ax, beta in zip(np.atleast_1d(axes), betas):

@@ -51,9 +51,9 @@ def measure_step(size: str, batch_size: int, steps: int, packing: bool) -> tuple
     import torch
     from bench_train import SIZES, VOCAB, build, encode_rows
 
-    from spin_core.logprobs import collate_sequences, model_logps
-    from spin_core.loss import spin_loss
-    from spin_core.packing import pack_pairs, packed_logps
+    from spin_core.train.logprobs import collate_sequences, model_logps
+    from spin_core.train.loss import spin_loss
+    from spin_core.train.packing import pack_pairs, packed_logps
 
     layers, hidden = SIZES[size]
     tok, model, pairs = build(layers, hidden, batch_size, vocab=VOCAB.get(size))

@@ -22,8 +22,8 @@ def main() -> None:
     from bench_train import SIZES, VOCAB, build
 
     from spin_core.config import GenerateConfig
-    from spin_core.generation import hf_generate, vllm_generate
-    from spin_core.logprobs import encode_prompt
+    from spin_core.generate.backends import hf_generate, vllm_generate
+    from spin_core.train.encoding import encode_prompt
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="4x256", choices=list(SIZES))

@@ -45,9 +45,10 @@ def build(layers: int, hidden: int, n_pairs: int, seed: int = 0, vocab: int | No
     """Tokenizer, model (no suppressed tokens: TRL scores over the full vocabulary) and pairs."""
     import numpy as np
 
-    from spin_core.modeling import build_tiny_model
-    from spin_core.tokenizer import build_tokenizer
-    from spin_core.world import TinyWorld, WorldConfig
+    from spin_core.config import WorldConfig
+    from spin_core.train.sft import build_tiny_model
+    from spin_core.world.tokenizer import build_tokenizer
+    from spin_core.world.world import TinyWorld
 
     world = TinyWorld(WorldConfig(n_words=200, seed=seed, length_base=12.0, length_per_prompt_word=4.0))
     tok = build_tokenizer(world.words)
@@ -97,7 +98,7 @@ def rss_now_mb() -> float:
 
 
 def encode_rows(tok, pairs):
-    from spin_core.logprobs import encode_pair
+    from spin_core.train.encoding import encode_pair
 
     rows = [
         {
@@ -138,12 +139,11 @@ def worker(a) -> dict:
 
     # Import each engine's libraries first, so the RSS baseline holds them and nothing else.
     if a.engine.startswith("ours"):
-        from transformers import Trainer  # noqa: F401  (our trainer imports it lazily)
+        from transformers import TrainingArguments
 
         from spin_core.config import SpinConfig
-        from spin_core.packing import pair_logps
-        from spin_core.trainer import _make_trainer_class, encode_pairs_for_training, spin_collator
-        from spin_core.training import training_arguments
+        from spin_core.train.packing import pair_logps
+        from spin_core.train.spin import SPINTrainer, encode_pairs_for_training, spin_collator
     else:
         import copy
 
@@ -172,8 +172,9 @@ def worker(a) -> dict:
         for r, a_, b_ in zip(rows, real, gen):
             r["ref_logp_real"], r["ref_logp_generated"] = a_, b_
         examples = encode_pairs_for_training(rows, tok, cfg, "bench")
-        args = training_arguments(out, **common_args(out, a))
-        trainer = _make_trainer_class()(
+        # The arguments TRL gets too, plus what our collator needs (its batches carry extra keys).
+        args = TrainingArguments(**common_args(out, a), remove_unused_columns=False)
+        trainer = SPINTrainer(
             model=model,
             args=args,
             train_dataset=examples,

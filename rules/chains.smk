@@ -6,12 +6,12 @@
 
 use rule generate as generate_chain with:
     input:
-        model=lambda w: previous_model(w.t, w.chain),
+        model=lambda w: previous_model_dir(w.t, w.chain),
         prompts="data/sft/train.jsonl",
     output:
-        "data/generated/{chain}/iter{t}/shard{k}-of-{n}.parquet",
+        names.generated_shard("{t}", "{k}", "{n}", "{chain}"),
     params:
-        cfg=lambda w: chain_params("generate", w.chain),
+        cfg=lambda w: params_json(generate=for_chain(CFG.generate, w.chain)),
     log:
         "logs/generate/{chain}/iter{t}_shard{k}-of-{n}.log",
     benchmark:
@@ -21,9 +21,9 @@ use rule generate as generate_chain with:
 use rule reference as reference_chain with:
     input:
         pairs=pair_sources,
-        model=lambda w: previous_model(w.t, w.chain),
+        model=lambda w: previous_model_dir(w.t, w.chain),
     output:
-        "data/pairs/{chain}/pairs_iter{t}.parquet",
+        names.pairs_file("{t}", "{chain}"),
     log:
         "logs/reference/{chain}/iter{t}.log",
     benchmark:
@@ -32,15 +32,15 @@ use rule reference as reference_chain with:
 
 use rule train as train_chain with:
     input:
-        pairs="data/pairs/{chain}/pairs_iter{t}.parquet",
-        init=lambda w: previous_model(w.t, w.chain),
+        pairs=names.pairs_file("{t}", "{chain}"),
+        init=lambda w: previous_model_dir(w.t, w.chain),
     output:
-        model=directory("models/{chain}/iter{t}"),
-        metrics="results/train/{chain}/iter{t}/metrics.json",
+        model=directory(names.model_dir(names.model_name("{t}", "{chain}"))),
+        metrics=names.train_metrics(names.model_name("{t}", "{chain}")),
     params:
-        cfg=lambda w: chain_params("spin", w.chain),
+        cfg=lambda w: params_json(spin=for_chain(CFG.spin, w.chain)),
         launcher=train_launcher(),
-        checkpoints="work/train/{chain}/iter{t}",
+        checkpoints=names.train_checkpoints(names.model_name("{t}", "{chain}")),
     log:
         "logs/train/{chain}/iter{t}.log",
     benchmark:
@@ -50,17 +50,18 @@ use rule train as train_chain with:
 rule sft_continued:
     input:
         train="data/sft/train.jsonl",
-        init=lambda w: previous_model(w.t, CONTROL),
-        match_steps="results/train/iter{t}/metrics.json",
+        init=lambda w: previous_model_dir(w.t, names.CONTROL),
+        match_steps=names.train_metrics(names.model_name("{t}")),
     output:
-        model=directory("models/sft_continued/iter{t}"),
-        metrics="results/train/sft_continued/iter{t}/metrics.json",
+        model=directory(names.model_dir(names.model_name("{t}", names.CONTROL))),
+        metrics=names.train_metrics(names.model_name("{t}", names.CONTROL)),
     params:
-        cfg=json.dumps({"spin": config["spin"], "convergence": {"control": CONV.get("control", {})}}, sort_keys=True),
+        cfg=params_json(spin=CFG.spin, control=CFG.convergence.control),
+        checkpoints=names.train_checkpoints(names.model_name("{t}", names.CONTROL)),
     log:
-        "logs/train/sft_continued/iter{t}.log",
+        f"logs/train/{names.CONTROL}/iter{{t}}.log",
     benchmark:
-        "results/benchmarks/sft_continued_iter{t}.tsv"
+        f"results/benchmarks/{names.CONTROL}_iter{{t}}.tsv"
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
@@ -70,6 +71,6 @@ rule sft_continued:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli sft-continue --params {params.cfg:q}"
-        " --train {input.train} --init {input.init} --match-steps {input.match_steps}"
-        " --out {output.model} --checkpoints work/train/sft_continued/iter{wildcards.t}"
-        " --metrics {output.metrics} 2>&1 | tee {log}"
+        " --train {input.train:q} --init {input.init:q} --match-steps {input.match_steps:q}"
+        " --out {output.model:q} --checkpoints {params.checkpoints:q}"
+        " --metrics {output.metrics:q} 2>&1 | tee {log:q}"

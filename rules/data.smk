@@ -6,7 +6,7 @@ rule world:
         world="data/world/world.json",
         tokenizer=directory("data/world/tokenizer"),
     params:
-        cfg=params_json("world"),
+        cfg=params_json(world=CFG.world),
     log:
         "logs/world/world.log",
     threads: 1
@@ -17,7 +17,7 @@ rule world:
         "../envs/train.yaml"
     shell:
         "python -m spin_core.cli world --params {params.cfg:q}"
-        " --world-out {output.world} --tokenizer-out {output.tokenizer} 2>&1 | tee {log}"
+        " --world-out {output.world:q} --tokenizer-out {output.tokenizer:q} 2>&1 | tee {log:q}"
 
 
 rule data:
@@ -27,8 +27,8 @@ rule data:
         train="data/sft/train.jsonl",
         test="data/sft/test.jsonl",
     params:
-        cfg=params_json("data"),
-        world=lambda w, input: f"--world {input.world}" if TINY else "",
+        cfg=params_json(data=CFG.data),
+        world=lambda w, input: f"--world {shlex.quote(input.world)}" if TINY else "",
     log:
         "logs/data/data.log",
     threads: 1
@@ -39,4 +39,4 @@ rule data:
         "../envs/train.yaml"
     shell:
         "python -m spin_core.cli data --params {params.cfg:q} {params.world}"
-        " --train-out {output.train} --test-out {output.test} 2>&1 | tee {log}"
+        " --train-out {output.train:q} --test-out {output.test:q} 2>&1 | tee {log:q}"

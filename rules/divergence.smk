@@ -4,12 +4,12 @@
 
 rule heldout_samples:
     input:
-        model="models/{model}",
+        model=names.model_dir("{model}"),
         test="data/sft/test.jsonl",
     output:
-        "results/divergence/samples/{model}.parquet",
+        names.heldout_samples("{model}"),
     params:
-        cfg=params_json("divergence", "generate"),
+        cfg=params_json(divergence=CFG.divergence, generate=CFG.generate),
     log:
         "logs/divergence/samples/{model}.log",
     benchmark:
@@ -23,19 +23,18 @@ rule heldout_samples:
         "../envs/generate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli heldout-samples --params {params.cfg:q}"
-        " --model {input.model} --test {input.test} --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --test {input.test:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule divergence_exact:
     input:
-        model="models/{model}",
+        model=names.model_dir("{model}"),
         world="data/world/world.json",
-        samples="results/divergence/samples/{model}.parquet",
+        samples=names.heldout_samples("{model}"),
     output:
-        "results/divergence/exact/{model}.csv",
+        names.divergence_rows("exact", "{model}"),
     params:
-        cfg=params_json("divergence"),
-        iteration=lambda w: model_iteration(w.model),
+        cfg=params_json(divergence=CFG.divergence),
     log:
         "logs/divergence/exact/{model}.log",
     benchmark:
@@ -48,21 +47,20 @@ rule divergence_exact:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli divergence --params {params.cfg:q}"
-        " --model {input.model} --world {input.world} --samples {input.samples}"
-        " --name {wildcards.model} --iteration {params.iteration} --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --world {input.world:q} --samples {input.samples:q}"
+        " --name {wildcards.model:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule divergence_proxies:
     input:
         unpack(proxy_reference_inputs),
-        model="models/{model}",
-        samples="results/divergence/samples/{model}.parquet",
+        model=names.model_dir("{model}"),
+        samples=names.heldout_samples("{model}"),
         test="data/sft/test.jsonl",
     output:
-        "results/divergence/proxies/{model}.csv",
+        names.divergence_rows("proxies", "{model}"),
     params:
-        cfg=params_json("divergence", "spin"),
-        iteration=lambda w: model_iteration(w.model),
+        cfg=params_json(divergence=CFG.divergence, spin=CFG.spin),
         ref=proxy_reference_args,
     log:
         "logs/divergence/proxies/{model}.log",
@@ -77,15 +75,15 @@ rule divergence_proxies:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli proxies --params {params.cfg:q}"
-        " --model {input.model} --samples {input.samples} --test {input.test} {params.ref}"
-        " --name {wildcards.model} --iteration {params.iteration} --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --samples {input.samples:q} --test {input.test:q} {params.ref}"
+        " --name {wildcards.model:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule divergence_table:
     input:
-        expand("results/divergence/{{kind}}/{model}.csv", model=ALL_MODELS),
+        expand(names.divergence_rows("{{kind}}", "{model}"), model=ALL_MODELS),
     output:
-        "results/divergence/{kind}.csv",
+        names.divergence_table("{kind}"),
     wildcard_constraints:
         kind="exact|proxies",
     log:
@@ -97,4 +95,4 @@ rule divergence_table:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m spin_core.cli gather --inputs {input} --out {output} 2>&1 | tee {log}"
+        "python -m spin_core.cli gather --inputs {input:q} --out {output:q} 2>&1 | tee {log:q}"

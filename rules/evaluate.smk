@@ -18,7 +18,7 @@ if TINY:
             questions=f"{MT_DIR}/question.jsonl",
             judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
         params:
-            cfg=params_json("evaluation"),
+            cfg=params_json(tiny_tasks=EVAL.tiny_tasks),
         log:
             "logs/eval/tasks.log",
         threads: 1
@@ -28,8 +28,8 @@ if TINY:
         conda:
             "../envs/eval-lm.yaml"
         shell:
-            "python -m spin_core.cli eval-tasks --params {params.cfg:q} --world {input.world}"
-            " --test {input.test} --out-dir data/eval 2>&1 | tee {log}"
+            "python -m spin_core.cli eval-tasks --params {params.cfg:q} --world {input.world:q}"
+            " --test {input.test:q} --out-dir data/eval 2>&1 | tee {log:q}"
 
 else:
 
@@ -39,9 +39,9 @@ else:
             judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
             reference=f"{MT_DIR}/reference_answer.jsonl",
         params:
-            q=MT_CFG.get("questions", {}),
-            p=MT_CFG.get("judge_prompts", {}),
-            r=MT_CFG.get("reference_answers", {}),
+            q=EVAL.mt_bench.questions,
+            p=EVAL.mt_bench.judge_prompts,
+            r=EVAL.mt_bench.reference_answers,
         log:
             "logs/eval/mt_bench_files.log",
         threads: 1
@@ -51,21 +51,21 @@ else:
         conda:
             "../envs/eval-mtbench.yaml"
         shell:
-            "(python -m spin_core.cli fetch --url {params.q[url]:q} --sha256 {params.q[sha256]} --out {output.questions}"
-            " && python -m spin_core.cli fetch --url {params.p[url]:q} --sha256 {params.p[sha256]} --out {output.judge_prompts}"
-            " && python -m spin_core.cli fetch --url {params.r[url]:q} --sha256 {params.r[sha256]} --out {output.reference})"
-            " 2>&1 | tee {log}"
+            "(python -m spin_core.cli fetch --url {params.q.url:q} --sha256 {params.q.sha256:q} --out {output.questions:q}"
+            " && python -m spin_core.cli fetch --url {params.p.url:q} --sha256 {params.p.sha256:q} --out {output.judge_prompts:q}"
+            " && python -m spin_core.cli fetch --url {params.r.url:q} --sha256 {params.r.sha256:q} --out {output.reference:q})"
+            " 2>&1 | tee {log:q}"
 
 
 rule eval_leaderboard:
     input:
-        model="models/{model}",
+        model=names.model_dir("{model}"),
         tasks=tiny_task_files(),
     output:
         json="results/eval/leaderboard/{model}/{task}.json",
         csv="results/eval/leaderboard/{model}/{task}.csv",
     params:
-        cfg=eval_family_params("leaderboard"),
+        cfg=params_json(family=EVAL.leaderboard),
         include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
     log:
         "logs/eval/leaderboard/{model}_{task}.log",
@@ -79,20 +79,20 @@ rule eval_leaderboard:
     conda:
         "../envs/eval-lm.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model}"
-        " --name {wildcards.model} --benchmark open_llm_leaderboard --task {wildcards.task} {params.include}"
-        " --out-json {output.json} --out-csv {output.csv} 2>&1 | tee {log}"
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+        " --name {wildcards.model:q} --benchmark open_llm_leaderboard --task {wildcards.task:q} {params.include}"
+        " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
 
 rule eval_bigbench:
     input:
-        model="models/{model}",
+        model=names.model_dir("{model}"),
         tasks=tiny_task_files(),
     output:
         json="results/eval/bigbench/{model}/{task}.json",
         csv="results/eval/bigbench/{model}/{task}.csv",
     params:
-        cfg=eval_family_params("bigbench"),
+        cfg=params_json(family=EVAL.bigbench),
         include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
     log:
         "logs/eval/bigbench/{model}_{task}.log",
@@ -106,20 +106,20 @@ rule eval_bigbench:
     conda:
         "../envs/eval-lm.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model}"
-        " --name {wildcards.model} --benchmark bigbench --task {wildcards.task} {params.include}"
-        " --out-json {output.json} --out-csv {output.csv} 2>&1 | tee {log}"
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+        " --name {wildcards.model:q} --benchmark bigbench --task {wildcards.task:q} {params.include}"
+        " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
 
 rule mt_bench_answer:
     input:
-        model="models/{model}",
+        model=names.model_dir("{model}"),
         questions=f"{MT_DIR}/question.jsonl",
     output:
         "results/eval/mt_bench/model_answer/{model}.jsonl",
     params:
-        cfg=params_json_sub("evaluation", "mt_bench"),
-        seed=config.get("seed", 0),
+        cfg=params_json(mt_bench=EVAL.mt_bench),
+        seed=CFG.seed,
     log:
         "logs/eval/mt_bench/answer_{model}.log",
     benchmark:
@@ -133,8 +133,8 @@ rule mt_bench_answer:
         "../envs/eval-mtbench.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli mt-bench-answer --params {params.cfg:q}"
-        " --model {input.model} --name {wildcards.model} --questions {input.questions} --seed {params.seed}"
-        " --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --name {wildcards.model:q} --questions {input.questions:q} --seed {params.seed}"
+        " --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule mt_bench_judge:
@@ -148,9 +148,9 @@ rule mt_bench_judge:
         jsonl="results/eval/mt_bench/model_judgment/{model}_single.jsonl",
         csv="results/eval/mt_bench/scores/{model}.csv",
     params:
-        cfg=params_json_sub("evaluation", "mt_bench"),
-        world=lambda w, input: f"--world {input.world}" if TINY else "",
-        reference=lambda w, input: "" if TINY else f"--reference {input.reference}",
+        cfg=params_json(mt_bench=EVAL.mt_bench),
+        world=lambda w, input: f"--world {shlex.quote(input.world)}" if TINY else "",
+        reference=lambda w, input: "" if TINY else f"--reference {shlex.quote(input.reference)}",
     log:
         "logs/eval/mt_bench/judge_{model}.log",
     benchmark:
@@ -162,10 +162,10 @@ rule mt_bench_judge:
     conda:
         "../envs/eval-mtbench.yaml"
     shell:
-        "python -m spin_core.cli mt-bench-judge --params {params.cfg:q} --name {wildcards.model}"
-        " --questions {input.questions} --answers {input.answers} --judge-prompts {input.judge_prompts}"
+        "python -m spin_core.cli mt-bench-judge --params {params.cfg:q} --name {wildcards.model:q}"
+        " --questions {input.questions:q} --answers {input.answers:q} --judge-prompts {input.judge_prompts:q}"
         " {params.world} {params.reference} --cache results/eval/mt_bench/judge_cache.sqlite"
-        " --out {output.jsonl} --out-csv {output.csv} 2>&1 | tee {log}"
+        " --out {output.jsonl:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
 
 rule eval_scores:
@@ -176,7 +176,8 @@ rule eval_scores:
     output:
         "results/eval/scores.csv",
     params:
-        cfg=json.dumps({"leaderboard_tasks": EVAL.get("leaderboard", {}).get("tasks", {}), "models": MODELS}),
+        cfg=params_json(leaderboard=EVAL.leaderboard),
+        models=MODELS,
     log:
         "logs/eval/scores.log",
     threads: 1
@@ -186,4 +187,5 @@ rule eval_scores:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m spin_core.cli scores --params {params.cfg:q} --inputs {input} --out {output} 2>&1 | tee {log}"
+        "python -m spin_core.cli scores --params {params.cfg:q} --inputs {input:q} --models {params.models:q}"
+        " --out {output:q} 2>&1 | tee {log:q}"

@@ -4,12 +4,12 @@
 
 rule generate:
     input:
-        model=lambda w: previous_model(w.t),
+        model=lambda w: previous_model_dir(w.t),
         prompts="data/sft/train.jsonl",
     output:
-        "data/generated/iter{t}/shard{k}-of-{n}.parquet",
+        names.generated_shard("{t}", "{k}", "{n}"),
     params:
-        cfg=params_json("generate"),
+        cfg=params_json(generate=CFG.generate),
     log:
         "logs/generate/iter{t}_shard{k}-of-{n}.log",
     benchmark:
@@ -23,5 +23,5 @@ rule generate:
         "../envs/generate.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli generate --params {params.cfg:q}"
-        " --model {input.model} --prompts {input.prompts} --shard {wildcards.k}"
-        " --iteration {wildcards.t} --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --prompts {input.prompts:q} --shard {wildcards.k}"
+        " --iteration {wildcards.t} --out {output:q} 2>&1 | tee {log:q}"

@@ -6,11 +6,11 @@
 rule reference:
     input:
         pairs=pair_sources,
-        model=lambda w: previous_model(w.t),
+        model=lambda w: previous_model_dir(w.t),
     output:
-        "data/pairs/pairs_iter{t}.parquet",
+        names.pairs_file("{t}"),
     params:
-        cfg=params_json("spin"),
+        cfg=params_json(spin=CFG.spin),
     log:
         "logs/reference/iter{t}.log",
     benchmark:
@@ -24,4 +24,4 @@ rule reference:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli reference --params {params.cfg:q}"
-        " --model {input.model} --pairs {input.pairs} --out {output} 2>&1 | tee {log}"
+        " --model {input.model:q} --pairs {input.pairs:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -7,7 +7,7 @@ rule theory_overlay:
     output:
         "results/theory/overlay.csv",
     params:
-        cfg=json.dumps({"convergence": {"theory": CONV.get("theory", {})}}, sort_keys=True),
+        cfg=params_json(theory=CFG.convergence.theory),
     log:
         "logs/report/theory.log",
     threads: 1
@@ -17,7 +17,7 @@ rule theory_overlay:
     conda:
         "../envs/train.yaml"  # torch (float64 L-BFGS on the population loss)
     shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli theory --params {params.cfg:q} --out {output} 2>&1 | tee {log}"
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli theory --params {params.cfg:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule tables:
@@ -31,10 +31,10 @@ rule tables:
         ],
         [f"results/tables/{name}.md" for name in TABLES],
     params:
-        cfg=json.dumps(
-            {"scale": config["scale"], "iterations": ITERATIONS, "spin": config["spin"]}, sort_keys=True
-        ),
-        inputs=lambda w, input: " ".join(f"--{k} {v}" for k, v in input.items() if k != "paper"),
+        cfg=params_json(spin=CFG.spin),
+        scale=CFG.scale,
+        iterations=ITERATIONS,
+        inputs=lambda w, input: input_args(input, skip=("paper",)),
     log:
         "logs/report/tables.log",
     threads: 1
@@ -44,8 +44,8 @@ rule tables:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m analysis.cli tables --params {params.cfg:q} --paper {input.paper} {params.inputs}"
-        " --out-dir results/tables 2>&1 | tee {log}"
+        "python -m analysis.cli tables --params {params.cfg:q} --scale {params.scale:q} --iterations {params.iterations}"
+        " --paper {input.paper:q} {params.inputs} --out-dir results/tables 2>&1 | tee {log:q}"
 
 
 rule figures:
@@ -59,7 +59,7 @@ rule figures:
         ],
         [f"results/figures/{name}.svg" for name in FIGURES],
     params:
-        inputs=lambda w, input: " ".join(f"--{k} {v}" for k, v in input.items() if k != "tables"),
+        inputs=lambda w, input: input_args(input, skip=("tables",)),
     log:
         "logs/report/figures.log",
     threads: 1
@@ -70,22 +70,20 @@ rule figures:
         "../envs/analysis.yaml"
     shell:
         "python -m analysis.cli figures --tables results/tables {params.inputs}"
-        " --out-dir results/figures 2>&1 | tee {log}"
+        " --out-dir results/figures 2>&1 | tee {log:q}"
 
 
 rule convergence_map_cell:
     input:
-        sft="models/sft",
+        sft=names.model_dir(names.SFT),
         world="data/world/world.json",
         train="data/sft/train.jsonl",
         test="data/sft/test.jsonl",
     output:
-        "results/convergence_map/cells/beta{beta}_lr{lr}_ep{ep}.csv",
+        names.map_cell_rows("beta{beta}_lr{lr}_ep{ep}"),
     params:
-        cfg=json.dumps(
-            {"convergence": {"map": MAP}, **{s: config.get(s) for s in ("spin", "generate", "divergence")}},
-            sort_keys=True,
-        ),
+        cfg=params_json(sweep=MAP, spin=CFG.spin, generate=CFG.generate, divergence=CFG.divergence),
+        work_dir=names.map_cell_work("beta{beta}_lr{lr}_ep{ep}"),
     log:
         "logs/convergence_map/beta{beta}_lr{lr}_ep{ep}.log",
     benchmark:
@@ -98,10 +96,9 @@ rule convergence_map_cell:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli map-cell --params {params.cfg:q}"
-        " --beta {wildcards.beta} --learning-rate {wildcards.lr} --epochs {wildcards.ep}"
-        " --sft {input.sft} --world {input.world} --train {input.train} --test {input.test}"
-        " --work-dir work/convergence_map/beta{wildcards.beta}_lr{wildcards.lr}_ep{wildcards.ep}"
-        " --out {output} 2>&1 | tee {log}"
+        " --beta {wildcards.beta:q} --learning-rate {wildcards.lr:q} --epochs {wildcards.ep:q}"
+        " --sft {input.sft:q} --world {input.world:q} --train {input.train:q} --test {input.test:q}"
+        " --work-dir {params.work_dir:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule convergence_map:
@@ -128,5 +125,5 @@ rule convergence_map:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m analysis.cli map --inputs {input} --out {output.table}"
-        " --heatmap {output.heatmap} --curves {output.curves} 2>&1 | tee {log}"
+        "python -m analysis.cli map --inputs {input:q} --out {output.table:q}"
+        " --heatmap {output.heatmap:q} --curves {output.curves:q} 2>&1 | tee {log:q}"

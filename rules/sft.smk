@@ -7,10 +7,10 @@ rule sft:
         train="data/sft/train.jsonl",
         tokenizer="data/world/tokenizer" if TINY else [],
     output:
-        model=directory("models/sft"),
+        model=directory(names.model_dir(names.SFT)),
     params:
-        cfg=params_json("sft", "spin"),
-        tokenizer=lambda w, input: f"--tokenizer {input.tokenizer}" if TINY else "",
+        cfg=params_json(sft=CFG.sft, spin=CFG.spin),
+        tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
     log:
         "logs/sft/sft.log",
     benchmark:
@@ -24,5 +24,5 @@ rule sft:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli sft --params {params.cfg:q}"
-        " --train {input.train} {params.tokenizer} --out {output.model}"
-        " --checkpoints work/sft 2>&1 | tee {log}"
+        " --train {input.train:q} {params.tokenizer} --out {output.model:q}"
+        " --checkpoints work/sft 2>&1 | tee {log:q}"

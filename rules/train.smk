@@ -5,15 +5,15 @@
 
 rule train:
     input:
-        pairs="data/pairs/pairs_iter{t}.parquet",
-        init=lambda w: previous_model(w.t),
+        pairs=names.pairs_file("{t}"),
+        init=lambda w: previous_model_dir(w.t),
     output:
-        model=directory("models/iter{t}"),
-        metrics="results/train/iter{t}/metrics.json",
+        model=directory(names.model_dir(names.model_name("{t}"))),
+        metrics=names.train_metrics(names.model_name("{t}")),
     params:
-        cfg=params_json("spin"),
+        cfg=params_json(spin=CFG.spin),
         launcher=train_launcher(),
-        checkpoints="work/train/iter{t}",
+        checkpoints=names.train_checkpoints(names.model_name("{t}")),
     log:
         "logs/train/iter{t}.log",
     benchmark:
@@ -27,5 +27,5 @@ rule train:
         "../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train --params {params.cfg:q}"
-        " --pairs {input.pairs} --init {input.init} --out {output.model}"
-        " --checkpoints {params.checkpoints} --metrics {output.metrics} 2>&1 | tee {log}"
+        " --pairs {input.pairs:q} --init {input.init:q} --out {output.model:q}"
+        " --checkpoints {params.checkpoints:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"

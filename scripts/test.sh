@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-ruff check spin_core analysis tests benchmarks && ruff format --check spin_core analysis tests benchmarks || exit 1
+ruff check spin_core analysis tests benchmarks scripts && ruff format --check spin_core analysis tests benchmarks scripts || exit 1
 python -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -1,13 +1,18 @@
-"""Typed config sections, parsed in one place, and schema validation of whole config files.
+"""The config, typed: one frozen dataclass per section, each default written once, parsed in one place.
 
-`schemas/config.schema.yaml` is the source of truth for what a config may contain; Snakemake
-validates against it before any job runs, and `validate_config` does the same for the CLI. The
-dataclasses give the code typed access and re-check the ranges a schema cannot express.
+`schemas/config.schema.yaml` is the contract a config file must meet: Snakemake validates against it
+before any job runs, and so does `validate_config`. The dataclasses give every stage typed access and
+check what a schema cannot say (iterations 0..n, cross-key rules). Rules hand sections to a stage as
+one JSON object (`params_json`); the command line parses each back with `parse_section`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,27 +24,152 @@ from .errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
 
-def _parse(cls, d: dict | None, section: str):
-    d = dict(d or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
+# ---------------------------------------------------------------- parsing
+def _key(where: str, key) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def parse_section(cls, data, where: str):
+    """A mapping (from YAML or JSON; None for all defaults) as a `cls` dataclass, nested sections
+    included. Unknown keys and values of the wrong type are ConfigErrors naming `where.key`; the
+    class's own `check(where)`, if any, then checks its ranges."""
+    if isinstance(data, cls):
+        return data
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ConfigError(f"{section}: unknown key(s) {unknown}")
+        raise ConfigError(f"{where or 'config'}: unknown key(s) {unknown}")
+    hints = _hints(cls)
     try:
-        return cls(**d)
-    except TypeError as e:
-        raise ConfigError(f"{section}: {e}") from None
+        obj = cls(**{k: _convert(hints[k], v, _key(where, k)) for k, v in data.items()})
+    except TypeError as e:  # a required key is missing
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+    if hasattr(obj, "check"):
+        obj.check(where)
+    return obj
 
 
-def _positive(section: str, **values):
+def _convert(tp, value, where: str):
+    """`value` as type `tp` (JSON turns tuples into lists and int keys into strings: undo that)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _convert(options[0], value, where)
+        if any(isinstance(value, a) and not (a is int and isinstance(value, bool)) for a in options):
+            return value
+        raise ConfigError(f"{where}: {value!r} is not one of {[a.__name__ for a in options]}")
+    if dataclasses.is_dataclass(tp):
+        return parse_section(tp, value, where)
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_types = [args[0]] * len(value) if origin is list or args[-1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            raise ConfigError(f"{where}: expected {len(item_types)} values, got {len(value)}")
+        return origin(_convert(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(item_types, value)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_type, value_type = args
+        return {_convert_key(key_type, k, where): _convert(value_type, v, _key(where, k)) for k, v in value.items()}
+    return _convert_scalar(tp, value, where)
+
+
+def _convert_key(tp, key, where: str):
+    if tp is int and isinstance(key, str) and key.lstrip("-").isdigit():
+        return int(key)
+    return _convert_scalar(tp, key, where)
+
+
+def _convert_scalar(tp, value, where: str):
+    if tp is Any or tp is dict:
+        return value
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{where}: {value!r} is not of type {tp.__name__}")
+
+
+def _positive(where: str, **values) -> None:
     for k, v in values.items():
         if v is None or v <= 0:
-            raise ConfigError(f"{section}.{k}: must be > 0, got {v!r}")
+            raise ConfigError(f"{_key(where, k)}: must be > 0, got {v!r}")
+
+
+def _one_of(where: str, key: str, value, options: tuple) -> None:
+    if value not in options:
+        raise ConfigError(f"{_key(where, key)}: must be one of {list(options)}, got {value!r}")
+
+
+def params_json(**sections) -> str:
+    """Config sections (dataclasses or plain values) as the JSON object a stage reads from --params;
+    each key is the name of the stage function's parameter that takes it."""
+
+    def plain(v):
+        return dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+
+    return json.dumps({k: plain(v) for k, v in sections.items()}, sort_keys=True)
+
+
+# ---------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class WorldConfig:
+    """The tiny world's parameters; spin_core/world/world.py says what each one scales."""
+
+    seed: int = 1234
+    n_words: int = 40
+    prompt_min_words: int = 2
+    prompt_max_words: int = 5
+    bigram_scale: float = 2.5
+    skipgram_scale: float = 1.0
+    topic_scale: float = 1.5
+    mood_scale: float = 1.0
+    length_base: float = 3.0
+    length_per_prompt_word: float = 2.0
+    stop_sharpness: float = 0.8
+    stop_word_scale: float = 0.5
+
+    def check(self, where="world"):
+        if self.prompt_min_words < 1 or self.prompt_max_words < self.prompt_min_words:
+            raise ConfigError(f"{where}.prompt_min_words/prompt_max_words: need 1 <= min <= max")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """SFT data: sampled from the tiny world, or the first exchange of UltraChat-200k rows."""
+
+    source: str = "tiny_world"  # tiny_world | ultrachat
+    n_train: int = 2000
+    n_test: int = 200
+    seed: int = 0
+    dataset: str | None = None  # hub id (ultrachat)
+    revision: str | None = None
+    train_split: str = "train_sft"
+    test_split: str = "test_sft"
+
+    def check(self, where="data"):
+        _one_of(where, "source", self.source, ("tiny_world", "ultrachat"))
+        if self.source == "ultrachat" and not self.dataset:
+            raise ConfigError(f"{where}.dataset: required when {where}.source is 'ultrachat'")
 
 
 @dataclass(frozen=True)
 class SFTConfig:
-    """How the `sft` model comes to be: trained here (tiny world) or taken from a hub/path."""
+    """How the `sft` model comes to be: trained here (tiny world) or taken from a hub id or path.
+    Fields named as transformers.TrainingArguments' go to it as they are (train/arguments.py)."""
 
     mode: str = "train"  # train | pretrained
     model: str | None = None  # hub id or path when mode == pretrained
@@ -53,20 +183,17 @@ class SFTConfig:
     lr_scheduler_type: str = "linear"
     weight_decay: float = 0.0
     logging_steps: int = 10
+    save_steps: int = 50
     seed: int = 42
 
-    @classmethod
-    def from_dict(cls, d):
-        cfg = _parse(cls, d, "sft")
-        if cfg.mode not in ("train", "pretrained"):
-            raise ConfigError(f"sft.mode: must be 'train' or 'pretrained', got {cfg.mode!r}")
-        if cfg.mode == "pretrained" and not cfg.model:
-            raise ConfigError("sft.model: required when sft.mode is 'pretrained'")
-        if cfg.mode == "train":
+    def check(self, where="sft"):
+        _one_of(where, "mode", self.mode, ("train", "pretrained"))
+        if self.mode == "pretrained" and not self.model:
+            raise ConfigError(f"{where}.model: required when {where}.mode is 'pretrained'")
+        if self.mode == "train":
             _positive(
-                "sft", learning_rate=cfg.learning_rate, per_device_train_batch_size=cfg.per_device_train_batch_size
+                where, learning_rate=self.learning_rate, per_device_train_batch_size=self.per_device_train_batch_size
             )
-        return cfg
 
 
 @dataclass(frozen=True)
@@ -84,22 +211,19 @@ class GenerateConfig:
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
 
-    @classmethod
-    def from_dict(cls, d):
-        cfg = _parse(cls, d, "generate")
-        if cfg.backend not in ("hf", "vllm"):
-            raise ConfigError(f"generate.backend: must be 'hf' or 'vllm', got {cfg.backend!r}")
-        if cfg.temperature < 0:
-            raise ConfigError(f"generate.temperature: must be >= 0, got {cfg.temperature}")
-        if not 0 < cfg.top_p <= 1:
-            raise ConfigError(f"generate.top_p: must be in (0, 1], got {cfg.top_p}")
-        _positive("generate", max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, num_shards=cfg.num_shards)
-        return cfg
+    def check(self, where="generate"):
+        _one_of(where, "backend", self.backend, ("hf", "vllm"))
+        if self.temperature < 0:
+            raise ConfigError(f"{where}.temperature: must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"{where}.top_p: must be in (0, 1], got {self.top_p}")
+        _positive(where, max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, num_shards=self.num_shards)
 
 
 @dataclass(frozen=True)
 class SpinConfig:
-    """One SPIN iteration's training recipe (names follow transformers.TrainingArguments)."""
+    """One SPIN iteration's recipe. Fields named as transformers.TrainingArguments' go to it as they
+    are (train/arguments.py); the rest are SPIN's own."""
 
     beta: float = 0.1
     loss: str = "logistic"  # logistic | hinge
@@ -114,7 +238,7 @@ class SpinConfig:
     gradient_accumulation_steps: int = 1
     gradient_checkpointing: bool = False
     bf16: bool = False
-    packing: bool = True  # prefix-shared packing (spin_core/packing.py); false: two padded rows per pair
+    packing: bool = True  # prefix-shared packing (train/packing.py); false: two padded rows per pair
     max_length: int = 1024
     max_prompt_length: int = 512
     long_prompts: str = "truncate"  # prompts over max_prompt_length: truncate (keep the end) | skip
@@ -129,31 +253,26 @@ class SpinConfig:
     gpus: int = 1
     accelerate_config: str | None = None
 
-    @classmethod
-    def from_dict(cls, d):
-        cfg = _parse(cls, d, "spin")
-        if cfg.loss not in ("logistic", "hinge"):
-            raise ConfigError(f"spin.loss: must be 'logistic' or 'hinge', got {cfg.loss!r}")
-        if cfg.long_prompts not in ("truncate", "skip"):
-            raise ConfigError(f"spin.long_prompts: must be 'truncate' or 'skip', got {cfg.long_prompts!r}")
+    def check(self, where="spin"):
+        _one_of(where, "loss", self.loss, ("logistic", "hinge"))
+        _one_of(where, "long_prompts", self.long_prompts, ("truncate", "skip"))
         _positive(
-            "spin",
-            beta=cfg.beta,
-            learning_rate=cfg.learning_rate,
-            num_train_epochs=cfg.num_train_epochs,
-            per_device_train_batch_size=cfg.per_device_train_batch_size,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-            max_length=cfg.max_length,
-            max_prompt_length=cfg.max_prompt_length,
+            where,
+            beta=self.beta,
+            learning_rate=self.learning_rate,
+            num_train_epochs=self.num_train_epochs,
+            per_device_train_batch_size=self.per_device_train_batch_size,
+            gradient_accumulation_steps=self.gradient_accumulation_steps,
+            max_length=self.max_length,
+            max_prompt_length=self.max_prompt_length,
         )
-        if cfg.max_prompt_length >= cfg.max_length:
-            raise ConfigError("spin.max_prompt_length: must be smaller than spin.max_length")
-        return cfg
+        if self.max_prompt_length >= self.max_length:
+            raise ConfigError(f"{where}.max_prompt_length: must be smaller than {where}.max_length")
 
 
 @dataclass(frozen=True)
 class DivergenceConfig:
-    """Monte Carlo estimate of forward/reverse KL to p_data on held-out prompts (tiny world)."""
+    """Held-out sampling and the Monte Carlo divergence estimates (exact KL on the tiny world)."""
 
     n_prompts: int = 200
     samples_per_prompt: int = 4
@@ -161,19 +280,201 @@ class DivergenceConfig:
     batch_size: int = 128
     seed: int = 0
 
-    @classmethod
-    def from_dict(cls, d):
-        cfg = _parse(cls, d, "divergence")
+    def check(self, where="divergence"):
         _positive(
-            "divergence",
-            n_prompts=cfg.n_prompts,
-            samples_per_prompt=cfg.samples_per_prompt,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.batch_size,
+            where,
+            n_prompts=self.n_prompts,
+            samples_per_prompt=self.samples_per_prompt,
+            max_new_tokens=self.max_new_tokens,
+            batch_size=self.batch_size,
         )
-        return cfg
 
 
+@dataclass(frozen=True)
+class ControlConfig:
+    """The SFT-continued control: as many supervised steps as each SPIN iteration."""
+
+    enabled: bool = False
+    learning_rate: float | None = None  # None: spin.learning_rate, so only the objective differs
+
+
+@dataclass(frozen=True)
+class TheoryBudget:
+    lr: float
+    steps: int
+
+
+@dataclass(frozen=True)
+class TheoryConfig:
+    """The tabular theory overlay (divergence/theory.py) on an enumerable world."""
+
+    n_words: int = 3
+    budget: int = 4  # token budget T: events are <T words + stop, or T words
+    n_prompts: int = 4
+    world_seed: int = 1234
+    prompt_seed: int = 0
+    init_temperature: float = 2.0  # the start p_0 ∝ p_data^(1/temperature): a flatter, weaker model
+    iterations: int = 6
+    betas: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0)
+    budgets: tuple[TheoryBudget, ...] = (TheoryBudget(0.5, 20), TheoryBudget(2.0, 20), TheoryBudget(2.0, 100))
+
+
+@dataclass(frozen=True)
+class MapBudget:
+    learning_rate: float
+    epochs: float
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """The convergence map (divergence/convergence_map.py): beta x training budget, one job a cell."""
+
+    iterations: int = 6
+    n_prompts: int = 1000  # SFT prompts per iteration (a subset keeps a cell to about a minute)
+    betas: tuple[float, ...] = (0.1, 0.5, 1.0, 5.0)
+    budgets: tuple[MapBudget, ...] = (MapBudget(1e-4, 1), MapBudget(1e-4, 3), MapBudget(1e-3, 3))
+    divergence_prompts: int = 200
+    divergence_samples: int = 4
+
+    def cells(self) -> list[tuple[float, float, float]]:
+        """(beta, learning_rate, epochs) of every cell."""
+        return [(b, budget.learning_rate, budget.epochs) for b in self.betas for budget in self.budgets]
+
+
+@dataclass(frozen=True)
+class ConvergenceConfig:
+    """The convergence study on the tiny world: seed chains, the control, theory, the map."""
+
+    seeds: int = 1  # SPIN chains; the first is the main run
+    control: ControlConfig = field(default_factory=ControlConfig)
+    theory: TheoryConfig = field(default_factory=TheoryConfig)
+    map: MapConfig = field(default_factory=MapConfig)
+
+
+@dataclass(frozen=True)
+class LmEvalTask:
+    num_fewshot: int
+    metrics: tuple[str, ...]
+    primary: str | None = None  # the metric averaged and compared (default: the first)
+    paper_name: str | None = None
+
+    @property
+    def primary_metric(self) -> str:
+        return self.primary or self.metrics[0]
+
+
+@dataclass(frozen=True)
+class LmEvalFamily:
+    """One family of lm-eval tasks (the leaderboard, Big-Bench), one job per model x task."""
+
+    backend: str = "hf"  # hf | vllm (and tiny-world-oracle in tests)
+    dtype: str = "float32"
+    batch_size: int | str = 16
+    limit: int | None = None
+    model_args: str = ""
+    tasks: dict[str, LmEvalTask] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class MTBenchConfig:
+    """MT-Bench answers and single-answer grading (FastChat formats); judge oracle | openai."""
+
+    judge: str = "oracle"
+    judge_model: str = "gpt-4"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    max_retries: int = 5
+    garbage_retries: int = 2
+    judge_max_tokens: int = 2048
+    max_new_tokens: int = 1024
+    default_temperature: float = 0.7
+    batch_size: int = 16
+    questions: RemoteFile = field(default_factory=RemoteFile)
+    judge_prompts: RemoteFile = field(default_factory=RemoteFile)
+    reference_answers: RemoteFile = field(default_factory=RemoteFile)
+
+    def check(self, where="evaluation.mt_bench"):
+        _one_of(where, "judge", self.judge, ("oracle", "openai"))
+
+
+@dataclass(frozen=True)
+class TinyTasksConfig:
+    n_docs: int = 100
+    n_choices: int = 4
+    n_mt_bench_questions: int = 16
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    enabled: bool = False
+    leaderboard: LmEvalFamily = field(default_factory=LmEvalFamily)
+    bigbench: LmEvalFamily = field(default_factory=LmEvalFamily)
+    mt_bench: MTBenchConfig = field(default_factory=MTBenchConfig)
+    tiny_tasks: TinyTasksConfig = field(default_factory=TinyTasksConfig)
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    mem_mb: int | None = None
+    runtime: int | None = None  # minutes
+    gpu: int | None = None
+    threads: int | None = None
+
+
+# What a rule family gets when neither its own entry nor resources.default names a value.
+RESOURCE_FALLBACK = ResourceSpec(mem_mb=2000, runtime=30, gpu=0, threads=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole workflow config."""
+
+    scale: str  # tiny | paper
+    iterations: tuple[int, ...]
+    data: DataConfig
+    sft: SFTConfig
+    generate: GenerateConfig
+    spin: SpinConfig
+    resources: dict[str, ResourceSpec]
+    seed: int = 0
+    world: WorldConfig | None = None
+    divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    @property
+    def tiny(self) -> bool:
+        return self.scale == "tiny"
+
+    def check(self, where=""):
+        _one_of(where, "scale", self.scale, ("tiny", "paper"))
+        if not self.iterations or list(self.iterations) != list(range(len(self.iterations))):
+            raise ConfigError(
+                f"iterations: must be the consecutive list 0..n starting at 0, got {list(self.iterations)}"
+            )
+        if self.tiny and self.world is None:
+            raise ConfigError("world: required when scale is 'tiny'")
+        if self.tiny and self.sft.mode != "train":
+            raise ConfigError("sft.mode: the tiny world trains its own SFT model ('train')")
+
+    def resource(self, family: str, key: str):
+        """A rule family's resource: its own entry, else resources.default, else RESOURCE_FALLBACK."""
+        for spec in (self.resources.get(family), self.resources.get("default"), RESOURCE_FALLBACK):
+            value = getattr(spec, key, None) if spec is not None else None
+            if value is not None:
+                return value
+        raise KeyError(key)
+
+
+# ---------------------------------------------------------------- whole files
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -200,29 +501,19 @@ def schema_errors(config: dict, schema_path: str | Path = SCHEMA_PATH) -> list[s
     return sorted(errors)
 
 
-def check_semantics(config: dict) -> None:
-    """Rules a JSON schema cannot say: iterations are 0..n; sections parse into their types."""
-    its = config.get("iterations")
-    if its != list(range(len(its or []))) or not its:
-        raise ConfigError(f"iterations: must be the consecutive list 0..n starting at 0, got {its!r}")
-    SFTConfig.from_dict(config.get("sft"))
-    GenerateConfig.from_dict(config.get("generate"))
-    SpinConfig.from_dict(config.get("spin"))
-    DivergenceConfig.from_dict(config.get("divergence"))
-    if config.get("scale") == "tiny":
-        if "world" not in config:
-            raise ConfigError("world: required when scale is 'tiny'")
-    if config.get("scale") == "tiny" and SFTConfig.from_dict(config.get("sft")).mode != "train":
-        raise ConfigError("sft.mode: the tiny world trains its own SFT model ('train')")
-
-
-def validate_config(config: dict, source: str = "config") -> dict[str, Any]:
-    """Schema + semantic validation; raises ConfigError naming the first bad key."""
+def validate_config(config: dict, source: str = "config") -> Config:
+    """Schema, then the typed parse and its checks; the typed Config, or a ConfigError naming the key."""
     errors = schema_errors(config)
     if errors:
         raise ConfigError(f"{source}: " + "; ".join(errors))
     try:
-        check_semantics(config)
+        return parse_section(Config, config, "")
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    return config
+
+
+def validate_files(configs: list[Path], /) -> None:
+    """Validate config files against the schema and the typed config."""
+    for path in configs:
+        validate_config(load_yaml(path), source=str(path))
+        print(f"{path}: ok")

@@ -1,4 +1,6 @@
-"""SFT data in the UltraChat-200k schema and SPIN pairs: writing, loading, validating."""
+"""The data contracts of both scales: SFT rows in the UltraChat-200k schema (`prompt_id`, `prompt`,
+`messages`) and SPIN pairs (`real`, `generated`, or the official `chosen`/`rejected`): loading and
+validating them, and the `data` stage that writes the SFT splits."""
 
 from __future__ import annotations
 
@@ -6,56 +8,16 @@ import hashlib
 import logging
 from pathlib import Path
 
-import numpy as np
-
+from .config import DataConfig
 from .errors import DataError
-from .io import read_records
-from .world import TinyWorld
+from .io import read_records, write_jsonl
 
 log = logging.getLogger(__name__)
-
-# Budget for sampling the "human" responses of the tiny world. With the default length hazard the
-# chance of running past it is below 1e-100, so the SFT responses are untruncated p_data samples.
-DATA_MAX_TOKENS = 96
 
 
 def prompt_id(prompt: str) -> str:
     """UltraChat's prompt_id is the sha256 hex digest of the prompt text."""
     return hashlib.sha256(prompt.encode()).hexdigest()
-
-
-def make_tiny_sft_data(world: TinyWorld, n_train: int, n_test: int, seed: int) -> tuple[list, list]:
-    """Sample distinct prompts and one p_data response each; split into train and test rows."""
-    rng = np.random.default_rng(seed)
-    prompts, seen = [], set()
-    n_total = n_train + n_test
-    attempts = 0
-    while len(prompts) < n_total:
-        attempts += 1
-        if attempts > 50 * n_total:
-            raise DataError(f"world: cannot draw {n_total} distinct prompts; enlarge the world")
-        for p in world.sample_prompts(n_total - len(prompts), rng):
-            text = world.to_text(p)
-            if text not in seen:
-                seen.add(text)
-                prompts.append(p)
-    responses, complete = world.sample_responses(prompts, rng, DATA_MAX_TOKENS)
-    if not complete.all():
-        raise DataError("world: a data response ran past DATA_MAX_TOKENS; lower world.length_base")
-    rows = []
-    for p, r in zip(prompts, responses):
-        prompt, answer = world.to_text(p), world.to_text(r)
-        rows.append(
-            {
-                "prompt_id": prompt_id(prompt),
-                "prompt": prompt,
-                "messages": [
-                    {"role": "user", "content": prompt},
-                    {"role": "assistant", "content": answer},
-                ],
-            }
-        )
-    return rows[:n_train], rows[n_train:]
 
 
 def first_exchange(messages, where: str) -> tuple[str, str]:
@@ -140,3 +102,23 @@ def load_pairs(path: str | Path) -> list[dict]:
     if not rows:
         raise DataError(f"{path}: dataset is empty")
     return [normalise_pair_row(r, f"{path}: row {i}") for i, r in enumerate(rows, start=1)]
+
+
+def write_sft_data(data: DataConfig, train_out: Path, test_out: Path, world: Path | None = None) -> None:
+    """Write the SFT train/test splits (UltraChat schema): sampled from the tiny world, or UltraChat."""
+    if data.source == "tiny_world":
+        # Imported here: world/sft_data imports this module (prompt_id).
+        from .world.sft_data import make_tiny_sft_data
+        from .world.world import TinyWorld
+
+        if world is None:
+            raise DataError("data: --world (the tiny world's file) is required when data.source is 'tiny_world'")
+        train, test = make_tiny_sft_data(TinyWorld.load(world), data.n_train, data.n_test, data.seed)
+    else:
+        train = load_ultrachat(data.dataset, data.train_split, data.n_train, data.seed, data.revision)
+        test = load_ultrachat(data.dataset, data.test_split, data.n_test, data.seed, data.revision)
+    validate_sft_rows(train, train_out)
+    validate_sft_rows(test, test_out)
+    write_jsonl(train_out, train)
+    write_jsonl(test_out, test)
+    log.info("data: %d train rows -> %s, %d test rows -> %s", len(train), train_out, len(test), test_out)

@@ -23,3 +23,7 @@ class TrainingDivergedError(SpinError):
 
 class BackendUnavailableError(SpinError):
     """An optional backend (vLLM, DeepSpeed) was asked for but is not installed."""
+
+
+class BadNameError(SpinError, ValueError):
+    """A model name that does not follow the workflow's grammar (spin_core/names.py)."""

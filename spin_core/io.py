@@ -148,3 +148,9 @@ def _to_python(obj):
     if isinstance(obj, list):
         return [_to_python(v) for v in obj]
     return obj
+
+
+def gather_tables(inputs: list[Path], out: Path) -> None:
+    """Concatenate tidy CSVs into one."""
+    frames = [pd.read_csv(p) for p in inputs]
+    write_table(out, pd.concat(frames, ignore_index=True))

@@ -1,4 +1,5 @@
-"""Building the tiny Llama, and loading/saving model directories (model + tokenizer + chat template)."""
+"""Model directories (save_pretrained: config, weights, tokenizer with its chat template): checking,
+loading and saving them, the same at both scales."""
 
 from __future__ import annotations
 
@@ -13,27 +14,6 @@ from .io import atomic_dir
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], seed: int):
-    """A randomly initialised LlamaForCausalLM sized by `architecture` (LlamaConfig kwargs)."""
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-        **architecture,
-    )
-    model = LlamaForCausalLM(cfg)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        suppress_tokens=list(suppress_ids) or None,
-    )
-    return model
 
 
 def check_model_dir(path: str | Path) -> Path:

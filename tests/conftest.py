@@ -1,4 +1,7 @@
-"""Shared fixtures: a small world, its tokenizer and a tiny random Llama, all built locally."""
+"""Shared fixtures: a small world, its tokenizer and a tiny random Llama, all built locally.
+
+tests/unit/ mirrors the package (tests/unit/train/ for spin_core/train/, ...); tests/system/ runs the
+workflow and the command line end to end (micro runs, kills, resume, SLURM, bad input, report)."""
 
 import os
 
@@ -9,7 +12,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
-from spin_core.world import TinyWorld, WorldConfig  # noqa: E402
+from spin_core.config import WorldConfig  # noqa: E402
+from spin_core.world.world import TinyWorld  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +23,7 @@ def world():
 
 @pytest.fixture(scope="session")
 def tokenizer(world):
-    from spin_core.tokenizer import build_tokenizer
+    from spin_core.world.tokenizer import build_tokenizer
 
     return build_tokenizer(world.words)
 
@@ -39,8 +43,25 @@ def tiny_arch():
 
 @pytest.fixture(scope="session")
 def tiny_model(tokenizer, tiny_arch):
-    from spin_core.modeling import build_tiny_model
-    from spin_core.tokenizer import non_response_token_ids
+    from spin_core.train.sft import build_tiny_model
+    from spin_core.world.tokenizer import non_response_token_ids
 
     model = build_tiny_model(tiny_arch, tokenizer, non_response_token_ids(tokenizer), seed=0)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tasks(tmp_path_factory, world):
+    """The tiny world's evaluation tasks, written once (world.json, test.jsonl, out/)."""
+    from spin_core.config import TinyTasksConfig
+    from spin_core.io import write_jsonl
+    from spin_core.world.sft_data import make_tiny_sft_data
+    from spin_core.world.tasks import build_tiny_eval_tasks
+
+    d = tmp_path_factory.mktemp("eval")
+    _, test = make_tiny_sft_data(world, 5, 40, seed=1)
+    write_jsonl(d / "test.jsonl", test)
+    world.save(d / "world.json")
+    cfg = TinyTasksConfig(n_docs=40, n_choices=4, n_mt_bench_questions=3)
+    build_tiny_eval_tasks(cfg, d / "world.json", d / "test.jsonl", d / "out")
+    return d

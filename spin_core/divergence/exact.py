@@ -1,0 +1,89 @@
+"""Exact divergences to p_data on the tiny world: forward KL E_{y~p_data}[log p_data - log p_theta]
+and reverse KL E_{y~p_theta}[log p_theta - log p_data], Monte Carlo over responses, per prompt.
+
+Both are taken over responses read with a budget of T tokens (see world.py): each event is scored
+exactly under both distributions, so the estimate is of the KL between the T-truncated response
+distributions, a lower bound of the full KL that equals it when no sample hits the budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import DivergenceConfig
+from ..errors import DataError
+from ..modeling import load_model
+from ..train.encoding import encode_prompt
+from ..train.logprobs import response_logps
+from ..world.world import TinyWorld
+from .samples import read_samples
+from .tidy import DIVERGENCE_COLUMNS, tidy_row
+
+log = logging.getLogger(__name__)
+
+
+def world_token_map(tokenizer, world: TinyWorld) -> dict[int, int]:
+    """Tokenizer id -> world word index (the tokenizer is one token per world word)."""
+    mapping = {}
+    for i, w in enumerate(world.words):
+        tid = tokenizer.convert_tokens_to_ids(w)
+        if tid is None or tid == tokenizer.unk_token_id:
+            raise DataError(f"tokenizer: world word {w!r} has no token; model and world do not match")
+        mapping[tid] = i
+    return mapping
+
+
+def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> tuple[np.ndarray, bool]:
+    complete = bool(ids) and ids[-1] == eos_id
+    body = ids[:-1] if complete else ids
+    try:
+        return np.array([token_map[t] for t in body], dtype=np.int64), complete
+    except KeyError as e:
+        raise DataError(f"a sampled response holds token id {e.args[0]}, outside the world's alphabet") from None
+
+
+def exact_divergence(divergence: DivergenceConfig, model: Path, world: Path, samples: Path, name: str) -> pd.DataFrame:
+    """Exact forward and reverse KL of one model to p_data on the held-out prompts (tiny world).
+
+    The reverse-KL responses are the model's held-out samples (divergence/samples.py, shared with the
+    proxies); the forward-KL responses are drawn from the world here. Tidy rows, one per metric.
+    """
+    tiny = TinyWorld.load(world)
+    policy, tok = load_model(model)
+    k = divergence.samples_per_prompt
+    rows = read_samples(samples, k)
+    n_prompts = len(rows) // k
+    prompt_words = [tiny.from_text(r["prompt"], f"{samples}: prompt") for r in rows]
+    prompt_ids = [encode_prompt(tok, r["prompt"]) for r in rows]
+
+    def logp_policy(responses, desc):
+        return np.array(response_logps(policy, prompt_ids, responses, tok.pad_token_id, divergence.batch_size, desc))
+
+    # Forward KL: responses from the world, scored by both.
+    rng = np.random.default_rng(divergence.seed)
+    ys, complete = tiny.sample_responses(prompt_words, rng, divergence.max_new_tokens)
+    token_of = {i: tok.convert_tokens_to_ids(w) for i, w in enumerate(tiny.words)}
+    data_ids = [[token_of[int(w)] for w in y] + ([tok.eos_token_id] if c else []) for y, c in zip(ys, complete)]
+    forward = tiny.log_prob(prompt_words, ys, complete) - logp_policy(data_ids, "forward KL")
+
+    # Reverse KL: responses from the model, scored by both.
+    outs = [[int(t) for t in r["response_ids"]] for r in rows]
+    token_map = world_token_map(tok, tiny)
+    words, done = zip(*(tokens_to_words(o, tok.eos_token_id, token_map) for o in outs))
+    reverse = logp_policy(outs, "reverse KL") - tiny.log_prob(prompt_words, list(words), np.array(done))
+
+    log.info(
+        "%s: %d prompts x %d samples; truncated at %d tokens: data %.2f%%, model %.2f%%; "
+        "mean length data %.1f, model %.1f",
+        name, n_prompts, k, divergence.max_new_tokens, 100 * (1 - complete.mean()), 100 * (1 - np.mean(done)),
+        np.mean([len(y) for y in ys]), np.mean([len(w) for w in words]),
+    )  # fmt: skip
+    out = [
+        tidy_row(name, "forward_kl", forward.reshape(n_prompts, k)),
+        tidy_row(name, "reverse_kl", reverse.reshape(n_prompts, k)),
+    ]
+    return pd.DataFrame(out, columns=DIVERGENCE_COLUMNS)

@@ -1,0 +1,148 @@
+"""Paper-scale divergence proxies (p_data unknown), computed the same way at both scales.
+
+- held-out NLL of the human responses, per response and per token: NLL = H(p_data) + forward KL
+  with H constant across iterations, so its change across iterations is the change in forward KL;
+- held-out real-vs-generated pairs scored with the SPIN reward of the iteration that produced the
+  model, r(y) = beta * (log p_t(y) - log p_{t-1}(y)), y' sampled from p_{t-1}: accuracy
+  P[r(y) > r(y')] and mean margin; at the fixed point p_t = p_{t-1} = p_data they are 1/2 and 0;
+- length and distinct-n of the model's own held-out samples beside the human responses'.
+The pure functions are tested against hand counts; `divergence_proxies` is the per-model job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import DivergenceConfig, SpinConfig
+from ..data import first_exchange, load_sft
+from ..errors import DataError
+from ..modeling import load_model
+from ..train.encoding import encode_prompt, encode_response, truncate_pair
+from ..train.logprobs import response_logps
+from .samples import read_samples
+from .tidy import DIVERGENCE_COLUMNS, tidy_row
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- pure statistics
+def distinct_n(sequences: Sequence[Sequence], n: int) -> float:
+    """Corpus distinct-n: unique n-grams / all n-grams over the sequences (nan if none)."""
+    grams = [tuple(s[i : i + n]) for s in sequences for i in range(len(s) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else float("nan")
+
+
+def real_vs_generated(
+    logp_real: np.ndarray, ref_real: np.ndarray, logp_gen: np.ndarray, ref_gen: np.ndarray, beta: float
+) -> np.ndarray:
+    """SPIN reward margins beta * [(log p(y) - log p_ref(y)) - (log p(y') - log p_ref(y'))]."""
+    return beta * ((np.asarray(logp_real) - np.asarray(ref_real)) - (np.asarray(logp_gen) - np.asarray(ref_gen)))
+
+
+# ---------------------------------------------------------------- the job
+def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
+    by_id = {r["prompt_id"]: r for r in load_sft(test_path)}
+    prompts, responses = [], []
+    for pid in prompt_ids_in_order:
+        if pid not in by_id:
+            raise DataError(f"{test_path}: held-out prompt_id {pid!r} from the samples file is missing")
+        user, assistant = first_exchange(by_id[pid]["messages"], f"{test_path}: prompt_id {pid}")
+        p, r = truncate_pair(
+            encode_prompt(tok, user), encode_response(tok, assistant), spin.max_length, spin.max_prompt_length
+        )
+        prompts.append(p)
+        responses.append(r)
+    return prompts, responses
+
+
+def _held_out_margins(
+    policy, ref_path, ref_samples, prompt_order, h_prompts, h_responses, logp_real, tok, k, cfg, beta
+):
+    """SPIN reward margins on held-out pairs (prompts, k): the human response against each of the
+    reference's k samples, with the reward of the iteration that made `policy` from the reference."""
+    ref_model, _ = load_model(ref_path)
+    by_prompt = {}
+    for r in read_samples(ref_samples, k):
+        by_prompt.setdefault(r["prompt_id"], []).append(r)
+    g_prompts, g_responses = [], []
+    for pid, p in zip(prompt_order, h_prompts):
+        if len(by_prompt.get(pid, [])) != k:
+            raise DataError(f"{ref_samples}: expected {k} samples for prompt_id {pid!r}")
+        for r in by_prompt[pid]:
+            g_prompts.append(p)
+            g_responses.append([int(t) for t in r["response_ids"]])
+
+    def logps(model, prompts, responses, desc):
+        return response_logps(model, prompts, responses, tok.pad_token_id, cfg.batch_size, desc)
+
+    rep = lambda a: np.repeat(np.asarray(a), k)  # noqa: E731  one real response per sample
+    ref_real = logps(ref_model, h_prompts, h_responses, "real (ref)")
+    logp_gen = logps(policy, g_prompts, g_responses, "generated")
+    ref_gen = logps(ref_model, g_prompts, g_responses, "generated (ref)")
+    return real_vs_generated(rep(logp_real), rep(ref_real), logp_gen, ref_gen, beta).reshape(len(prompt_order), k)
+
+
+def divergence_proxies(
+    divergence: DivergenceConfig,
+    spin: SpinConfig,
+    model: Path,
+    samples: Path,
+    test: Path,
+    name: str,
+    ref_model: Path | None = None,
+    ref_samples: Path | None = None,
+) -> pd.DataFrame:
+    """The paper-scale divergence proxies of one model, as tidy rows.
+
+    The real-vs-generated rows need the previous iterate and its held-out samples (ref_*); the SFT
+    model has none."""
+    policy, tok = load_model(model)
+    k = divergence.samples_per_prompt
+    own = read_samples(samples, k)
+    n_prompts = len(own) // k
+    prompt_order = [own[i * k]["prompt_id"] for i in range(n_prompts)]
+
+    # Held-out NLL of the human responses (one per prompt).
+    h_prompts, h_responses = _human_examples(test, prompt_order, tok, spin)
+    logp_real = np.array(
+        response_logps(policy, h_prompts, h_responses, tok.pad_token_id, divergence.batch_size, "held-out NLL")
+    )
+    nll = -logp_real
+    lengths = np.array([len(r) for r in h_responses], dtype=float)
+    rows = [
+        tidy_row(name, "heldout_nll", nll[:, None]),
+        tidy_row(name, "heldout_nll_per_token", (nll / lengths)[:, None]),
+    ]
+
+    # Generations vs human responses: length (tokens, EOS excluded) and distinct-n.
+    eos = tok.eos_token_id
+    gen = [[t for t in r["response_ids"] if t != eos] for r in own]
+    human = [[t for t in r if t != eos] for r in h_responses]
+    rows.append(tidy_row(name, "gen_length", np.array([len(g) for g in gen], float).reshape(n_prompts, k)))
+    rows.append(tidy_row(name, "human_length", np.array([len(h) for h in human], float)[:, None]))
+    for n in (1, 2):
+        rows.append(tidy_row(name, f"gen_distinct_{n}", distinct_n(gen, n)))
+        rows.append(tidy_row(name, f"human_distinct_{n}", distinct_n(human, n)))
+
+    if ref_model is not None and ref_samples is not None:
+        margins = _held_out_margins(
+            policy,
+            ref_model,
+            ref_samples,
+            prompt_order,
+            h_prompts,
+            h_responses,
+            logp_real,
+            tok,
+            k,
+            divergence,
+            spin.beta,
+        )
+        rows.append(tidy_row(name, "rv_accuracy", (margins > 0).astype(float)))
+        rows.append(tidy_row(name, "rv_margin", margins))
+    return pd.DataFrame(rows, columns=DIVERGENCE_COLUMNS)

@@ -1,0 +1,155 @@
+"""The workflow's vocabulary, in one place: model names and how they parse, which model an iteration
+starts from, the seeds of the replicate chains, which pair files iteration t trains on, map-cell names,
+and the paths of every stage's files. rules/*.smk, the convergence map and analysis/ all ask here.
+
+Model names: `sft` (the start of every chain), `iter{t}` (the main run), `{chain}/iter{t}` for the
+replicate SPIN chains `seed{r}` and the SFT-continued control `sft_continued`. A model's directory
+is `models/{name}`. Path functions take plain values, or "{wildcard}" strings to give the patterns
+Snakemake rules declare: `pairs_file("{t}", "{chain}")` is `data/pairs/{chain}/pairs_iter{t}.parquet`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from .errors import BadNameError
+
+SFT = "sft"
+CONTROL = "sft_continued"  # the chain of the SFT-continued control
+SPIN = "spin"  # the method of every other chain
+MAIN = "main"  # the seed label of the main run
+SEED_CHAIN = "seed{r}"
+
+# Wildcard constraints: a model name, a replicate chain.
+MODEL_PATTERN = rf"{SFT}|((seed\d+|{CONTROL})/)?iter\d+"
+SEED_CHAIN_PATTERN = r"seed\d+"
+# seed{r} shifts every seed by this times r: a prime, so no clash with the per-iteration and
+# per-shard offsets of `shard_seed`.
+CHAIN_SEED_STRIDE = 7919
+
+
+@dataclass(frozen=True)
+class ModelName:
+    chain: str  # "" for the main run (and sft), "seed{r}", or CONTROL
+    iteration: int  # -1 for sft
+
+    @property
+    def method(self) -> str:
+        return CONTROL if self.chain == CONTROL else SPIN
+
+    @property
+    def seed(self) -> str:
+        """The seed label in tables: the chain of a SPIN replicate, MAIN otherwise."""
+        return self.chain if self.method == SPIN and self.chain else MAIN
+
+
+def model_name(t, chain: str = "") -> str:
+    """iter{t}, or {chain}/iter{t}."""
+    return f"{chain}/iter{t}" if chain else f"iter{t}"
+
+
+def parse_model(name: str) -> ModelName:
+    if name == SFT:
+        return ModelName("", -1)
+    chain, it = posixpath.split(name)
+    if not it.startswith("iter") or not it[4:].isdigit():
+        raise BadNameError(f"not a model name: {name!r} (expected {SFT}, iter<t> or <chain>/iter<t>)")
+    return ModelName(chain, int(it[4:]))
+
+
+def previous_model(name: str) -> str:
+    """The model iteration t starts from and is referenced to: sft for t = 0, else its chain's t-1."""
+    m = parse_model(name)
+    if m.iteration <= 0:
+        return SFT
+    return model_name(m.iteration - 1, m.chain)
+
+
+def main_models(iterations) -> list[str]:
+    return [SFT] + [model_name(t) for t in iterations]
+
+
+def chain_models(chain: str, iterations) -> list[str]:
+    return [model_name(t, chain) for t in iterations]
+
+
+def seed_chains(n_seeds: int) -> list[str]:
+    """The replicate chains beside the main run: seed1 .. seed{n-1}."""
+    return [SEED_CHAIN.format(r=r) for r in range(1, n_seeds)]
+
+
+def chain_seed_offset(chain: str) -> int:
+    return CHAIN_SEED_STRIDE * int(chain.removeprefix("seed")) if chain.startswith("seed") else 0
+
+
+def shard_seed(seed: int, iteration: int, shard: int) -> int:
+    """The sampling seed of one generation shard."""
+    return seed + 1000 * iteration + shard
+
+
+def pair_source_iterations(t: int, mix_previous_iteration: bool) -> list[int]:
+    """The iterations whose generated pairs iteration t trains on: t alone, or (the official rule,
+    `spin.mix_previous_iteration`) t-1 and t for t >= 1."""
+    t = int(t)
+    return [t - 1, t] if mix_previous_iteration and t >= 1 else [t]
+
+
+def model_sort_key(name: str) -> tuple:
+    m = parse_model(name)
+    return (m.method != SPIN, m.chain, m.iteration)
+
+
+def cell_name(beta: float, learning_rate: float, epochs: float) -> str:
+    """A convergence-map cell."""
+    return f"beta{beta:g}_lr{learning_rate:g}_ep{epochs:g}"
+
+
+# ---------------------------------------------------------------- paths
+def _in_chain(root: str, chain: str, leaf: str) -> str:
+    return f"{root}/{chain}/{leaf}" if chain else f"{root}/{leaf}"
+
+
+def model_dir(name: str) -> str:
+    return f"models/{name}"
+
+
+def generated_shard(t, k, n, chain: str = "") -> str:
+    return _in_chain("data/generated", chain, f"iter{t}/shard{k}-of-{n}.parquet")
+
+
+def generated_shards(t, n_shards: int, chain: str = "") -> list[str]:
+    return [generated_shard(t, k, n_shards, chain) for k in range(n_shards)]
+
+
+def pairs_file(t, chain: str = "") -> str:
+    return _in_chain("data/pairs", chain, f"pairs_iter{t}.parquet")
+
+
+def train_metrics(name: str) -> str:
+    return f"results/train/{name}/metrics.json"
+
+
+def train_checkpoints(name: str) -> str:
+    return f"work/train/{name}"
+
+
+def heldout_samples(name: str) -> str:
+    return f"results/divergence/samples/{name}.parquet"
+
+
+def divergence_rows(kind: str, name: str) -> str:
+    """One model's rows of the exact KL (kind exact) or the proxies (kind proxies)."""
+    return f"results/divergence/{kind}/{name}.csv"
+
+
+def divergence_table(kind: str) -> str:
+    return f"results/divergence/{kind}.csv"
+
+
+def map_cell_rows(cell: str) -> str:
+    return f"results/convergence_map/cells/{cell}.csv"
+
+
+def map_cell_work(cell: str) -> str:
+    return f"work/convergence_map/{cell}"

@@ -1,0 +1,77 @@
+"""The reference pass: log-probs of real and generated responses under the frozen previous iterate,
+computed once per iteration and stored with the pairs, so training holds one model, not two."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import SpinConfig
+from ..data import first_exchange, load_pairs
+from ..errors import DataError
+from ..io import write_table
+from ..modeling import load_model
+from .encoding import encode_pair, encode_prompt
+from .logprobs import response_logps
+from .packing import check_packing_supported, pair_logps
+
+log = logging.getLogger(__name__)
+
+
+def apply_long_prompt_policy(rows: list[dict], tokenizer, spin: SpinConfig, where: str) -> list[dict]:
+    """Count prompts longer than max_prompt_length; keep them (truncated later to their last
+    tokens) or drop them, as spin.long_prompts says. The pairs file written here is what training
+    reads, so a skipped prompt is skipped by training too."""
+    limit = spin.max_prompt_length
+    long = [len(encode_prompt(tokenizer, first_exchange(r["real"], where)[0])) > limit for r in rows]
+    n_long = sum(long)
+    if n_long:
+        action = "skipped" if spin.long_prompts == "skip" else f"truncated to their last {limit} tokens"
+        log.warning(
+            "reference: %d of %d prompts are longer than spin.max_prompt_length=%d: %s (spin.long_prompts)",
+            n_long, len(rows), limit, action,
+        )  # fmt: skip
+    if spin.long_prompts == "skip":
+        rows = [r for r, is_long in zip(rows, long) if not is_long]
+        if not rows:
+            raise DataError(f"{where}: every prompt is longer than spin.max_prompt_length={limit}")
+    return rows
+
+
+def reference_pass(spin: SpinConfig, pairs: list[Path], model: Path, out: Path) -> dict:
+    """Score pairs under the frozen reference model (the previous iterate), once per iteration.
+
+    The pair files (this iteration's and, when mixing, the previous one's) are written as one pairs
+    file with ref_logp_real / ref_logp_generated, which training reads."""
+    rows = []
+    for path in pairs:
+        rows.extend(load_pairs(path))
+    ref_model, tokenizer = load_model(model, dtype="float32")
+    rows = apply_long_prompt_policy(rows, tokenizer, spin, ", ".join(str(p) for p in pairs))
+    encoded = [
+        encode_pair(tokenizer, row, spin.max_length, spin.max_prompt_length, where=f"pairs row {i}")
+        for i, row in enumerate(rows, start=1)
+    ]
+    if spin.packing:
+        check_packing_supported(ref_model)
+        real, generated = pair_logps(ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
+    else:
+        prompts = [p for p, _, _ in encoded] * 2
+        responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
+        logps = response_logps(ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
+        real, generated = logps[: len(encoded)], logps[len(encoded) :]
+    df = pd.DataFrame.from_records(rows)
+    df["ref_logp_real"] = real
+    df["ref_logp_generated"] = generated
+    df["reference_model"] = str(model)
+    write_table(out, df)
+    summary = {
+        "n_pairs": len(df),
+        "from_iterations": sorted(int(x) for x in df["iteration"].unique()) if "iteration" in df else [],
+        "mean_ref_logp_real": float(df["ref_logp_real"].mean()),
+        "mean_ref_logp_generated": float(df["ref_logp_generated"].mean()),
+    }
+    log.info("reference: %s", summary)
+    return summary

@@ -1,0 +1,160 @@
+"""The `sft` model, trained briefly on the tiny world (the weak start) or taken as published, and
+the SFT-continued control (supervised steps from a model, as many as a SPIN iteration took)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from ..config import ControlConfig, SFTConfig, SpinConfig
+from ..data import first_exchange, load_sft
+from ..errors import DataError
+from ..io import atomic_dir, read_json, write_json
+from ..modeling import check_model_dir, load_model, load_tokenizer, save_model
+from ..world.tokenizer import non_response_token_ids
+from .arguments import training_arguments
+from .callbacks import ProgressLogger, check_finite
+from .encoding import encode_prompt, encode_response, truncate_pair
+from .logprobs import collate_sequences
+from .resume import remove_checkpoints, train_resumable
+
+log = logging.getLogger(__name__)
+
+
+def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], seed: int):
+    """A randomly initialised LlamaForCausalLM sized by `architecture` (LlamaConfig kwargs)."""
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        **architecture,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        suppress_tokens=list(suppress_ids) or None,
+    )
+    return model
+
+
+def encode_sft_rows(rows: list[dict], tokenizer, max_length: int, max_prompt_length: int) -> list[dict]:
+    out = []
+    for i, row in enumerate(rows, start=1):
+        user, assistant = first_exchange(row["messages"], f"row {i}")
+        p, r = truncate_pair(
+            encode_prompt(tokenizer, user), encode_response(tokenizer, assistant), max_length, max_prompt_length
+        )
+        out.append({"prompt_ids": p, "response_ids": r})
+    return out
+
+
+def _sft_collator(pad_id: int):
+    def collate(examples):
+        return collate_sequences([e["prompt_ids"] for e in examples], [e["response_ids"] for e in examples], pad_id)
+
+    return collate
+
+
+class NLLTrainer(Trainer):
+    """transformers' Trainer (its causal-LM loss on the response tokens), stopping on a NaN loss."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        out = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        check_finite(out[0] if return_outputs else out, self.state.global_step)
+        return out
+
+
+def _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, name: str):
+    """Supervised training on response tokens (resumable), then save and drop the checkpoints."""
+    trainer = NLLTrainer(
+        model=model,
+        args=args,
+        train_dataset=examples,
+        data_collator=_sft_collator(tokenizer.pad_token_id),
+        callbacks=[ProgressLogger(name)],
+    )
+    result = train_resumable(trainer, checkpoint_dir)
+    save_model(trainer.model, tokenizer, out_dir)
+    remove_checkpoints(checkpoint_dir)
+    return result
+
+
+def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path, out: Path, checkpoints: Path) -> dict:
+    """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only),
+    with spin's length limits."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    examples = encode_sft_rows(load_sft(train), tokenizer, spin.max_length, spin.max_prompt_length)
+    model = build_tiny_model(sft.architecture, tokenizer, non_response_token_ids(tokenizer), sft.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("sft: %d examples, tiny Llama with %.2fM parameters", len(examples), n_params / 1e6)
+    args = training_arguments(sft, checkpoints)
+    result = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft")
+    return {"train_loss": result.training_loss, "steps": result.global_step, "parameters": n_params}
+
+
+def make_sft_model(
+    sft: SFTConfig,
+    spin: SpinConfig,
+    out: Path,
+    train: Path | None = None,
+    tokenizer: Path | None = None,
+    checkpoints: Path = Path("work/sft"),
+) -> None:
+    """Train (tiny world) or import (paper scale) the SFT model."""
+    if sft.mode == "pretrained":
+        import_pretrained(sft.model, sft.revision, out)
+        return
+    if train is None or tokenizer is None:
+        raise DataError("sft: --train and --tokenizer are required when sft.mode is 'train'")
+    log.info("sft: %s", train_sft(sft, spin, train, tokenizer, out, checkpoints))
+
+
+def continue_sft(
+    spin: SpinConfig,
+    control: ControlConfig,
+    train: Path,
+    init: Path,
+    match_steps: Path,
+    out: Path,
+    checkpoints: Path,
+    metrics: Path,
+) -> dict:
+    """The SFT-continued control for one iteration: supervised steps matched to SPIN's.
+
+    From `init`, as many supervised steps as the SPIN iteration whose metrics.json is `match_steps`
+    took, on the same prompts' human responses, with SPIN's optimiser, schedule and batch size, so the
+    only difference from a SPIN iteration is the objective."""
+    steps = int(read_json(match_steps)["final"]["global_step"])
+    learning_rate = control.learning_rate or spin.learning_rate
+    model, tokenizer = load_model(init, dtype="float32")
+    examples = encode_sft_rows(load_sft(train), tokenizer, spin.max_length, spin.max_prompt_length)
+    log.info("sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init)
+    args = training_arguments(spin, checkpoints, learning_rate=learning_rate, max_steps=steps)
+    result = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")
+    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_examples": len(examples)}
+    write_json(metrics, {"final": final})
+    return final
+
+
+def import_pretrained(model: str, revision: str | None, out: Path) -> None:
+    """Paper scale: materialise a published SFT model (hub id or local path) as models/sft."""
+    src = Path(model)
+    with atomic_dir(out) as tmp:
+        if src.is_dir():
+            check_model_dir(src)
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+        else:
+            from huggingface_hub import snapshot_download
+
+            log.info("downloading %s@%s", model, revision)
+            snapshot_download(model, revision=revision, local_dir=str(tmp))
+        check_model_dir(tmp)

@@ -1,0 +1,164 @@
+"""SPIN training on transformers.Trainer: one forward for real and generated responses (prefix-shared
+packing by default), reference log-probs read from the pairs file, logistic (or hinge) loss."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from ..config import SpinConfig
+from ..data import load_pairs
+from ..errors import DataError
+from ..io import write_json
+from ..modeling import load_model
+from .arguments import training_arguments
+from .callbacks import ProgressLogger, check_finite
+from .encoding import encode_pair
+from .logprobs import collate_sequences, model_logps, suppressed_token_ids
+from .loss import spin_loss
+from .packing import check_packing_supported, pack_pairs, packed_logps
+from .resume import remove_checkpoints, train_resumable
+
+log = logging.getLogger(__name__)
+
+
+def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
+    out = []
+    for i, row in enumerate(rows, start=1):
+        for key in ("ref_logp_real", "ref_logp_generated"):
+            if key not in row:
+                raise DataError(f"{where}: row {i}: missing field '{key}' (run the reference pass first)")
+        p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"{where}: row {i}")
+        out.append(
+            {
+                "prompt_ids": p,
+                "real_ids": r,
+                "generated_ids": g,
+                "ref_logps": (float(row["ref_logp_real"]), float(row["ref_logp_generated"])),
+            }
+        )
+    return out
+
+
+def spin_collator(pad_id: int, packing: bool = True):
+    """B pairs -> one batch whose log-probs come out as 2B values: 0..B-1 real, B..2B-1 generated.
+
+    packing: one prefix-shared segment per pair, packed into rows (train/packing.py);
+    otherwise 2B right-padded sequences, rows 0..B-1 real, B..2B-1 generated.
+    """
+
+    def collate(examples):
+        if packing:
+            batch = pack_pairs(
+                [e["prompt_ids"] for e in examples],
+                [e["real_ids"] for e in examples],
+                [e["generated_ids"] for e in examples],
+                pad_id,
+            )
+        else:
+            prompts = [e["prompt_ids"] for e in examples] * 2
+            responses = [e["real_ids"] for e in examples] + [e["generated_ids"] for e in examples]
+            batch = collate_sequences(prompts, responses, pad_id)
+        batch["ref_logps"] = torch.tensor(
+            [e["ref_logps"][0] for e in examples] + [e["ref_logps"][1] for e in examples], dtype=torch.float32
+        )
+        return batch
+
+    return collate
+
+
+class SPINTrainer(Trainer):
+    """Trainer whose loss is SPIN's, with metrics named as in the official code."""
+
+    def __init__(self, *args, beta: float, loss_type: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.beta = beta
+        self.loss_type = loss_type
+        self.suppress_ids = suppressed_token_ids(self.model)
+        self._metrics = defaultdict(list)
+        # Our loss is already a per-pair mean: do not let Trainer rescale it by token counts.
+        self.model_accepts_loss_kwargs = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        ref = inputs.pop("ref_logps")
+        n = ref.shape[0] // 2
+        # The collator's layout decides: only packed batches say where each target is read.
+        batch_logps = packed_logps if "target_pos" in inputs else model_logps
+        logps = batch_logps(model, inputs, self.suppress_ids)
+        losses, real_rewards, gen_rewards = spin_loss(logps[:n], logps[n:], ref[:n], ref[n:], self.beta, self.loss_type)
+        loss = losses.mean()
+        check_finite(loss, self.state.global_step)
+        m = self._metrics
+        m["rewards/real"].append(real_rewards.mean().item())
+        m["rewards/generated"].append(gen_rewards.mean().item())
+        m["rewards/margins"].append((real_rewards - gen_rewards).mean().item())
+        m["rewards/accuracies"].append((real_rewards > gen_rewards).float().mean().item())
+        m["logps/real"].append(logps[:n].detach().mean().item())
+        m["logps/generated"].append(logps[n:].detach().mean().item())
+        return (loss, {"logps": logps}) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        for k, v in self._metrics.items():
+            if v:
+                logs[k] = sum(v) / len(v)
+        self._metrics.clear()
+        super().log(logs, *args, **kwargs)
+
+
+def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
+    """Save through trainer.save_model (every rank takes part, so DeepSpeed ZeRO-3 can gather the
+    sharded weights) into a temp dir beside out_dir, then rename it into place on rank 0."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.saving.tmp"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(tmp))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+        log.info("saved model to %s", out_dir)
+    trainer.accelerator.wait_for_everyone()
+
+
+def train_spin(spin: SpinConfig, pairs: Path, init: Path, out: Path, checkpoints: Path, metrics: Path) -> dict:
+    """One SPIN iteration: start from the previous iterate (init) and train on the scored pairs."""
+    rows = load_pairs(pairs)
+    # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
+    model, tokenizer = load_model(init, dtype="float32")
+    if spin.packing:
+        check_packing_supported(model)
+    examples = encode_pairs_for_training(rows, tokenizer, spin, str(pairs))
+    log.info(
+        "train: %d pairs, beta=%s, loss=%s, lr=%s, epochs=%s, packing=%s",
+        len(examples), spin.beta, spin.loss, spin.learning_rate, spin.num_train_epochs, spin.packing,
+    )  # fmt: skip
+    trainer = SPINTrainer(
+        model=model,
+        args=training_arguments(spin, checkpoints),
+        train_dataset=examples,
+        data_collator=spin_collator(tokenizer.pad_token_id, spin.packing),
+        callbacks=[ProgressLogger("train")],
+        beta=spin.beta,
+        loss_type=spin.loss,
+    )
+    result = train_resumable(trainer, checkpoints)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_pairs": len(examples)}
+    if history:
+        final.update({k: v for k, v in history[-1].items() if "/" in k or k == "loss"})
+    save_trained_model(trainer, tokenizer, out)
+    if trainer.is_world_process_zero():
+        write_json(metrics, {"final": final, "log_history": trainer.state.log_history})
+        if not spin.keep_checkpoints:
+            remove_checkpoints(checkpoints)
+    log.info("train: final %s", final)
+    return final

@@ -1,0 +1,93 @@
+"""Kill the workflow (SIGKILL, whole process group) during an iteration's training, rerun the same
+command (after `--unlock`, as Snakemake asks): finished rules are not re-run, training resumes from its checkpoint, nothing is half-written."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.workflow import (
+    MICRO,
+    check_no_partial_outputs,
+    declared_outputs,
+    snakemake_cmd,
+    start_snakemake,
+    workflow_env,
+)
+
+# The evaluation fan-out and the extra convergence chains are covered by the end-to-end test;
+# here they would only add minutes.
+# Iteration 1 trains for 20 epochs (480 steps, a few seconds) so the kill lands mid-training:
+# micro's 48 steps take well under a second and could finish between two polls.
+NO_EVAL_YAML = (
+    "evaluation: {enabled: false}\n"
+    "convergence: {seeds: 1, control: {enabled: false}}\n"
+    "spin: {num_train_epochs: 20, save_steps: 20}\n"
+)
+
+
+def wait_for(predicate, timeout: float, proc) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_during_training_then_rerun_resumes(tmp_path):
+    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML)
+    configs = [MICRO, tmp_path / "no_eval.yaml"]
+    log = open(tmp_path / "first_run.log", "w")
+    proc = start_snakemake(tmp_path, configs, log)
+    ckpt_dir = tmp_path / "work" / "train" / "iter1"
+    try:
+        reached = wait_for(
+            lambda: ckpt_dir.is_dir() and any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc
+        )
+        assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
+        time.sleep(0.3)  # let training go on past the checkpoint, into unsaved steps
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert not (tmp_path / "models" / "iter1").exists(), "iter1 finished before the kill: test did not interrupt"
+
+    # Nothing present is half-written: every file parses, every model dir is complete.
+    check_no_partial_outputs(tmp_path)
+
+    finished = [
+        "models/sft",
+        "models/iter0",
+        "data/pairs/pairs_iter0.parquet",
+        "data/pairs/pairs_iter1.parquet",
+        "data/generated/iter1/shard0-of-1.parquet",
+        "results/train/iter0/metrics.json",
+    ]
+    before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
+
+    # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.
+    unlock = subprocess.run(
+        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
+    )
+    assert unlock.returncode == 0, unlock.stderr
+    rerun = subprocess.run(
+        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    out = rerun.stdout + rerun.stderr
+    for rel, mtime in before.items():
+        assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
+    assert "rule sft:" not in out and "rule world:" not in out
+    assert "resuming from checkpoint" in (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    for rel in declared_outputs(evaluation=False):
+        assert (tmp_path / rel).exists(), rel
+    check_no_partial_outputs(tmp_path)
+    assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"

@@ -1,0 +1,181 @@
+"""The workflow end to end on the micro config, and the DAGs of both shipped configs."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from tests.helpers.workflow import MODELS, ROOT, check_no_partial_outputs, declared_outputs, run_snakemake
+
+
+@pytest.mark.parametrize("config", ["config.yaml", "paper.yaml"])
+def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
+    proc = run_snakemake(tmp_path, "-n", configfile=ROOT / "config" / config, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for rule in ("sft", "generate", "reference", "train"):
+        assert f"rule {rule}:" in out
+    if config == "paper.yaml":
+        assert "divergence_exact" not in out  # p_data is unknown at paper scale
+        assert out.count("rule generate:") == 4 * 8  # 4 iterations x 8 shards
+        # 5 models x (6 leaderboard tasks + 5 Big-Bench/reasoning tasks + MT-Bench answer + judge)
+        assert out.count("rule eval_leaderboard:") == 30 and out.count("rule eval_bigbench:") == 25
+        assert out.count("rule mt_bench_answer:") == 5 and out.count("rule mt_bench_judge:") == 5
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "micro.yaml").read_text().replace("beta: 0.1", "beta: 0.1\n  betta: 2"))
+    proc = run_snakemake(tmp_path / "wd", "-n", configfile=bad, timeout=120)
+    assert proc.returncode != 0
+    assert "betta" in proc.stdout + proc.stderr
+    assert not (tmp_path / "wd" / "data").exists()
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    """One end-to-end run of the micro workflow, shared by the checks below."""
+    workdir = tmp_path_factory.mktemp("micro")
+    proc = run_snakemake(workdir, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_micro_workflow_end_to_end(micro_run):
+    tmp_path = micro_run
+    for rel in declared_outputs():
+        assert (tmp_path / rel).exists(), rel
+    check_no_partial_outputs(tmp_path)
+    assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"
+    # checkpoints are dropped once each model is saved (empty chain folders may stay)
+    assert not [p for p in (tmp_path / "work" / "train").rglob("*") if p.is_file()]
+
+    div = pd.read_csv(tmp_path / "results/divergence/exact.csv")
+    assert list(div.columns) == ["model", "iteration", "metric", "value", "ci_low", "ci_high", "n"]
+    # main run, a second seed's chain and the SFT-continued control, two metrics each
+    chains = [f"seed1/iter{t}" for t in range(4)] + [f"sft_continued/iter{t}" for t in range(4)]
+    assert set(div["model"]) == set(MODELS + chains) and set(div["metric"]) == {"forward_kl", "reverse_kl"}
+    assert len(div) == 2 * (len(MODELS) + len(chains))
+    assert all(math.isfinite(v) for v in div[["value", "ci_low", "ci_high"]].to_numpy().ravel())
+    assert (div["ci_low"] <= div["value"]).all() and (div["value"] <= div["ci_high"]).all()
+    assert div.set_index("model").loc["iter2", "iteration"].tolist() == [2, 2]
+
+    # Mixing rule: iteration 0 trains on its own pairs, iteration t >= 1 on those of t-1 and t,
+    # all scored under the iteration's own reference (the previous model).
+    p0 = pd.read_parquet(tmp_path / "data/pairs/pairs_iter0.parquet")
+    p2 = pd.read_parquet(tmp_path / "data/pairs/pairs_iter2.parquet")
+    assert set(p0["iteration"]) == {0} and set(p2["iteration"]) == {1, 2} and len(p2) == 2 * len(p0)
+    assert set(p2["reference_model"]) == {"models/iter1"}
+    assert p0["ref_logp_real"].lt(0).all() and p0["ref_logp_generated"].lt(0).all()
+    meta = p0["generation"].iloc[0]
+    assert meta["model"] == "models/sft" and meta["temperature"] == 1.0 and meta["max_new_tokens"] == 32
+
+    scores = pd.read_csv(tmp_path / "results/eval/scores.csv")
+    assert list(scores.columns) == ["model", "benchmark", "task", "metric", "value", "stderr"]
+    assert set(scores["benchmark"]) == {"open_llm_leaderboard", "bigbench", "mt_bench"}
+    for model in MODELS:
+        part = scores[scores["model"] == model]
+        assert set(part["benchmark"]) == {"open_llm_leaderboard", "bigbench", "mt_bench"}
+        assert set(part["task"]) >= {"tiny_choice", "tiny_greedy", "tiny_bb_continuation", "average", "overall"}
+    assert scores["value"].notna().all()
+
+    import json
+
+    metrics = json.loads((tmp_path / "results/train/iter0/metrics.json").read_text())
+    for key in ("loss", "rewards/real", "rewards/generated", "rewards/margins", "rewards/accuracies"):
+        assert math.isfinite(metrics["final"][key])
+
+
+@pytest.mark.slow
+def test_convergence_outputs(micro_run):
+    tables, figures = micro_run / "results" / "tables", micro_run / "results" / "figures"
+    claims = pd.read_csv(tables / "claims.csv")
+    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive", "not run at this scale"}
+    assert claims["claim"].str.contains("sft_continued").any() and claims["claim"].str.contains("theory overlay").any()
+    assert (tables / "claims.md").read_text().startswith("| claim")
+    assert len(list(figures.glob("*.png"))) >= 5 and len(list(figures.glob("*.svg"))) >= 5
+    proxies = pd.read_csv(micro_run / "results/divergence/proxies.csv")
+    assert {"heldout_nll_per_token", "rv_accuracy", "rv_margin", "gen_length", "gen_distinct_2"} <= set(
+        proxies["metric"]
+    )
+    tracking = pd.read_csv(tables / "proxy_tracking.csv").set_index("proxy")
+    # held-out NLL = data entropy + forward KL: it must rank the models as the exact KL does
+    assert tracking.loc["heldout_nll", "spearman_rho"] > 0.8
+    theory = pd.read_csv(micro_run / "results/theory/overlay.csv")
+    assert {"map", "minimise", "budget"} == set(theory["method"])
+    # the control trained exactly as many steps as the SPIN iteration it matches
+    import json
+
+    for t in range(4):
+        spin = json.loads((micro_run / f"results/train/iter{t}/metrics.json").read_text())["final"]["global_step"]
+        ctrl = json.loads((micro_run / f"results/train/sft_continued/iter{t}/metrics.json").read_text())["final"]
+        assert ctrl["global_step"] == spin
+
+
+@pytest.mark.slow
+def test_report_renders_figures_in_headless_chromium(micro_run):
+    import re
+    import shutil
+
+    report = micro_run / "results" / "report.html"
+    proc = run_snakemake(micro_run, "--report", str(report), timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    html = report.read_text()
+    for name in ("divergence_vs_iteration", "theory_overlay", "spin_vs_sft_continued", "claims"):
+        assert name in html
+    assert len(re.findall(r"data:image/(?:png|svg)", html)) >= 5 or html.count(".png") >= 5
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    # The report is a single-page app: open it, go to Figures, open each figure, and check that
+    # the browser decoded the image (naturalWidth > 0); keep a screenshot of the last one.
+    shown = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(report.as_uri())
+        page.get_by_text("Figures", exact=True).click()
+        for name in (
+            "divergence_vs_iteration",
+            "spin_vs_sft_continued",
+            "theory_overlay",
+            "proxies_vs_iteration",
+            "proxy_tracking",
+        ):
+            page.locator("tr", has_text=f"{name}.png").locator("a[iconname=eye]").click()
+            img = page.locator("img[src^='data:image/png']").first
+            img.wait_for(timeout=10000)
+            shown[name] = img.evaluate("e => e.naturalWidth")
+            page.screenshot(path=str(micro_run / f"report_{name}.png"))
+            page.keyboard.press("Escape")
+            page.goto(report.as_uri())
+            page.get_by_text("Figures", exact=True).click()
+        browser.close()
+    assert all(width > 500 for width in shown.values()), shown
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(micro_run / "report_theory_overlay.png")
+    assert pixels.shape[:2] == (1000, 1400) and pixels.std() > 0.05  # not a blank page
+
+
+@pytest.mark.slow
+def test_convergence_map_target(micro_run):
+    proc = run_snakemake(micro_run, "convergence_map", timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    cells = pd.read_csv(micro_run / "results/convergence_map/map.csv")
+    assert set(cells["iteration"]) == {-1, 0, 1}  # the SFT start + the micro map's 2 iterations
+    assert cells["label"].iloc[0] in {"monotone", "plateau", "flat", "oscillate", "diverge"}
+    assert (micro_run / "results/figures/convergence_map.png").stat().st_size > 10_000
+    # once run, the default target includes the map (so the report shows it); nothing else re-runs
+    proc = run_snakemake(micro_run, "-n", timeout=120)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+def test_snakemake_lint_is_clean(tmp_path):
+    proc = run_snakemake(tmp_path, "--lint", timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr

@@ -1,0 +1,95 @@
+"""Analysis: seed bands, proxy tracking, trajectory labels and the claims verdicts, on hand-made frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.claims import benchmark_table, claims_table, load_paper_results
+from analysis.convergence import classify_trajectory, proxy_tracking, seed_bands
+from spin_core.names import parse_model
+from tests.helpers.workflow import ROOT
+
+
+def frame(values: dict[str, float], metric="forward_kl", half=0.1):
+    it = {m: parse_model(m).iteration for m in values}
+    return pd.DataFrame(
+        [
+            dict(model=m, iteration=it[m], metric=metric, value=v, ci_low=v - half, ci_high=v + half, n=10)
+            for m, v in values.items()
+        ]
+    )
+
+
+def test_seed_bands_share_the_sft_start():
+    df = frame({"sft": 10, "iter0": 8, "seed1/iter0": 6, "sft_continued/iter0": 9})
+    b = seed_bands(df).set_index(["method", "iteration"])
+    assert (
+        b.loc[("spin", 0), "mean"] == 7 and b.loc[("spin", 0), "band_low"] == 6 and b.loc[("spin", 0), "n_seeds"] == 2
+    )
+    assert b.loc[("sft_continued", -1), "mean"] == 10  # the control starts at the SFT model too
+    assert b.loc[("spin", 0), "main"] == 8
+
+
+def test_proxy_tracking_rank_correlation():
+    exact = frame({"sft": 10, "iter0": 8, "iter1": 6})
+    proxies = pd.concat([frame({"sft": 3, "iter0": 2, "iter1": 1}, "heldout_nll"), frame({"sft": 1, "iter0": 2, "iter1": 3}, "rv_accuracy"),
+                         frame({"sft": 5, "iter0": 5, "iter1": 5}, "human_length")])  # fmt: skip
+    t = proxy_tracking(exact, proxies).set_index("proxy")["spearman_rho"]
+    assert t["heldout_nll"] == pytest.approx(1.0) and t["rv_accuracy"] == pytest.approx(-1.0)
+    assert "human_length" not in t.index
+
+
+@pytest.mark.parametrize(
+    "values,label",
+    [
+        ([5, 4, 3, 2], "monotone"),
+        ([5, 3, 3.05, 3.0], "plateau"),
+        ([5, 5.05, 4.98, 5.0], "flat"),
+        ([5, 3, 4.5, 3.2], "oscillate"),
+        ([5, 6, 8, 9], "diverge"),
+        ([5, 4, np.inf], "diverge"),
+    ],
+)
+def test_classify_trajectory(values, label):
+    assert classify_trajectory(values, [0.1] * len(values)) == label
+
+
+def test_claims_verdicts_follow_the_rules():
+    paper = load_paper_results(ROOT / "analysis" / "paper_results.yaml")
+    falling = pd.concat([frame({"sft": 10, "iter0": 8, "iter1": 6, "sft_continued/iter0": 9, "sft_continued/iter1": 7}),
+                         frame({"sft": 10, "iter0": 9, "iter1": 9.5}, "reverse_kl")])  # fmt: skip
+    theory = pd.DataFrame(
+        [
+            dict(method="map", beta=0.1, lr=np.nan, steps=0, iteration=t, forward_kl=v)
+            for t, v in enumerate([0.2, 3.0, 90.0])
+        ]
+        + [
+            dict(method="budget", beta=0.1, lr=1.0, steps=5, iteration=t, forward_kl=v)
+            for t, v in enumerate([0.2, 0.1, 0.05])
+        ]
+    )
+    c = claims_table("tiny", ["sft", "iter0", "iter1"], falling, None, theory, paper).set_index("claim")["verdict"]
+    assert c["divergence to p_data falls at each iteration (forward_kl)"] == "reproduced"
+    assert c["divergence to p_data falls at each iteration (reverse_kl)"] == "not reproduced"
+    assert c["SPIN >= SFT-continued (sft_continued, same steps) on forward_kl"] == "reproduced"
+    assert c["leaderboard average 58.14 -> 63.16"] == "not run at this scale"
+    assert (
+        c["iterating SPIN approaches p_data at beta=0.1 (theory overlay, exact minimisation (closed-form map))"]
+        == "not reproduced"
+    )
+    assert c["iterating SPIN approaches p_data at beta=0.1 (theory overlay, finite-budget training)"] == "reproduced"
+
+
+def test_benchmark_table_has_paper_and_model_card_values_with_deltas():
+    paper = load_paper_results(ROOT / "analysis" / "paper_results.yaml")
+    scores = pd.DataFrame(
+        [
+            dict(model=m, benchmark="mt_bench", task="overall", metric="score", value=v, stderr=0.1)
+            for m, v in (("sft", 2.0), ("iter0", 2.5))
+        ]
+    )
+    t = benchmark_table(scores, paper, "tiny")
+    avg = t[(t.task == "average") & (t.source == "paper")].iloc[0]
+    assert avg["sft"] == 58.14 and avg["iter3"] == 63.16 and avg["delta_iter3"] == pytest.approx(5.02)
+    ours = t[t.source == "ours (tiny)"].iloc[0]
+    assert ours["delta_iter0"] == pytest.approx(0.5)

@@ -1,0 +1,177 @@
+"""MT-Bench: FastChat formats round-trip; the oracle judge; the OpenAI-compatible judge over real
+HTTP against a local fake server (500s, timeouts, garbage, cache, missing key)."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from spin_core.config import MTBenchConfig
+from spin_core.errors import ConfigError, DataError
+from spin_core.evaluate.mt_bench import (
+    JudgeError,
+    OpenAIJudge,
+    judge_answers,
+    judgment_scores,
+    load_answers,
+    load_judge_prompts,
+    load_questions,
+    parse_rating,
+)
+from spin_core.evaluate.mt_bench_answers import generate_answers
+from spin_core.io import write_jsonl
+from spin_core.modeling import save_model
+from spin_core.world.oracle_judge import OracleJudge
+from spin_core.world.tasks import TINY_JUDGE_PROMPTS, make_mt_bench_questions
+from tests.helpers.fake_openai import FakeOpenAI
+
+SECRET = "sk-test-secret-123"
+
+
+@pytest.fixture()
+def questions(world):
+    return make_mt_bench_questions(world, np.random.default_rng(0), 3)
+
+
+def answer(qid, a1="ba be", a2="bi"):
+    return {
+        "question_id": qid,
+        "answer_id": "x",
+        "model_id": "m",
+        "choices": [{"index": 0, "turns": [a1, a2]}],
+        "tstamp": 0,
+    }
+
+
+def test_fastchat_formats_roundtrip(tmp_path, world, questions, tiny_model, tokenizer):
+    write_jsonl(tmp_path / "question.jsonl", questions)
+    write_jsonl(tmp_path / "judge_prompts.jsonl", TINY_JUDGE_PROMPTS)
+    assert load_questions(tmp_path / "question.jsonl") == questions
+    assert set(load_judge_prompts(tmp_path / "judge_prompts.jsonl")) == {"single-v1", "single-v1-multi-turn"}
+    save_model(tiny_model, tokenizer, tmp_path / "m")
+    answers = generate_answers(tmp_path / "m", questions, "tiny", max_new_tokens=8, seed=0)
+    write_jsonl(tmp_path / "a.jsonl", answers)
+    loaded = load_answers(tmp_path / "a.jsonl")
+    assert set(loaded) == {q["question_id"] for q in questions}
+    a = loaded[questions[0]["question_id"]]
+    assert (
+        set(a) == {"question_id", "answer_id", "model_id", "choices", "tstamp"} and len(a["choices"][0]["turns"]) == 2
+    )
+    world.save(tmp_path / "w.json")
+    judgments = judge_answers(questions, loaded, OracleJudge(tmp_path / "w.json"), "tiny")
+    assert len(judgments) == 6
+    assert set(judgments[0]) == {"question_id", "model", "judge", "user_prompt", "judgment", "score", "turn", "tstamp"}
+    assert all(parse_rating(j["judgment"]) == pytest.approx(j["score"], abs=0.01) for j in judgments)
+    scores = judgment_scores(judgments, "tiny")
+    assert list(scores["task"]) == ["turn1", "turn2", "overall"]
+
+
+def test_oracle_judge_prefers_p_data_answers(tmp_path, world):
+    world.save(tmp_path / "w.json")
+    judge = OracleJudge(tmp_path / "w.json")
+    rng = np.random.default_rng(3)
+    good, bad = [], []
+    for qid, prompt in enumerate(world.sample_prompts(20, rng), start=1):
+        (y,), _ = world.sample_responses([prompt], rng, 96)
+        noise = world.to_text(rng.integers(0, world.config.n_words, size=max(len(y), 1)))
+        q = {"question_id": qid, "category": "tiny-world", "turns": [world.to_text(prompt)]}
+        good.append(judge.judge(q, answer(qid, world.to_text(y)), 1)[0])
+        bad.append(judge.judge(q, answer(qid, noise), 1)[0])
+    assert all(1 <= s <= 10 for s in good + bad)
+    assert np.mean(good) > 7 and np.mean(bad) < 4
+    q = {"question_id": 1, "category": "tiny-world", "turns": ["ba"]}
+    assert judge.judge(q, answer(1, "<|user|> hello"), 1)[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "text, rating", [("Rating: [[7]]", 7.0), ("[[8.5]] ok", 8.5), ("score [6]", 6.0), ("great!", None)]
+)
+def test_parse_rating_follows_fastchat(text, rating):
+    assert parse_rating(text) == rating
+
+
+def judge_cfg(server, **kw):
+    cfg = {
+        "judge": "openai",
+        "judge_model": "judge-x",
+        "base_url": server.base_url,
+        "api_key_env": "SPIN_TEST_KEY",
+        "timeout_s": 1.0,
+        "max_retries": 2,
+        "garbage_retries": 1,
+    }
+    cfg.update(kw)
+    return MTBenchConfig(**cfg)
+
+
+def test_openai_judge_grades_caches_and_hides_the_key(tmp_path, questions, monkeypatch, caplog):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    caplog.set_level(logging.DEBUG)
+    with FakeOpenAI() as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "cache.sqlite")
+        answers = {q["question_id"]: answer(q["question_id"]) for q in questions}
+        out = judge_answers(questions, answers, judge, "m")
+        assert [j["score"] for j in out] == [7.0] * 6 and len(server.requests) == 6
+        req = server.requests[1]
+        assert req["model"] == "judge-x" and req["temperature"] == 0
+        assert "[Question 2]" in req["messages"][1]["content"]  # turn 2 uses the multi-turn prompt
+        assert server.auth_headers[0] == f"Bearer {SECRET}"
+        # A rerun (new judge object, same cache file) does not pay twice.
+        judge2 = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "cache.sqlite")
+        judge_answers(questions, answers, judge2, "m")
+        assert len(server.requests) == 6
+    assert SECRET not in caplog.text
+
+
+def test_openai_judge_retries_500_and_timeout(tmp_path, questions, monkeypatch):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    script = [("status", 500), ("sleep", 2.0, "late [[2]]"), ("ok", "Rating: [[9]]")]
+    with FakeOpenAI(script) as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        score, _, text = judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+    assert score == 9.0 and len(server.requests) == 3
+
+
+def test_openai_judge_gives_up_with_a_clear_error(tmp_path, questions, monkeypatch):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    with FakeOpenAI([("status", 500)] * 3) as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        with pytest.raises(JudgeError, match=rf"question {questions[0]['question_id']} turn 1: InternalServerError"):
+            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+
+
+def test_openai_judge_garbage_is_a_clear_error(tmp_path, questions, monkeypatch):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    with FakeOpenAI(default_text="I refuse to grade this.") as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        with pytest.raises(JudgeError, match=r"no \[\[rating\]\] .* after 2 tries: 'I refuse"):
+            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+        assert len(server.requests) == 2
+
+
+def test_openai_judge_without_key_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPIN_TEST_KEY", raising=False)
+    with pytest.raises(ConfigError, match="environment variable SPIN_TEST_KEY is not set"):
+        OpenAIJudge(MTBenchConfig(api_key_env="SPIN_TEST_KEY"), {}, tmp_path / "c.sqlite")
+
+
+def test_math_questions_need_a_reference(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    prompts = {p["name"]: p for p in TINY_JUDGE_PROMPTS}
+    prompts["single-math-v1"] = dict(
+        prompts["single-v1"], name="single-math-v1", prompt_template="{question} {ref_answer_1} {answer} [[rating]]"
+    )
+    with FakeOpenAI() as server:
+        judge = OpenAIJudge(judge_cfg(server), prompts, tmp_path / "c.sqlite")
+        q = {"question_id": 111, "category": "math", "turns": ["1+1?"]}
+        with pytest.raises(DataError, match="needs a reference answer"):
+            judge.judge(q, answer(111, "2"), 1)
+        score, user, _ = judge.judge(q, answer(111, "2"), 1, {"choices": [{"turns": ["2"]}]})
+        assert score == 7.0 and "1+1? 2 2" in user
+
+
+def test_bad_question_file(tmp_path):
+    (tmp_path / "q.jsonl").write_text(json.dumps({"question_id": 1, "turns": ["x"]}) + "\n")
+    with pytest.raises(DataError, match=r"q.jsonl: line 1: missing field 'category'"):
+        load_questions(tmp_path / "q.jsonl")

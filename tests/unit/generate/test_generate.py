@@ -1,0 +1,74 @@
+"""Generation: shards partition the prompts, sampling is seeded, the policy's alphabet is respected."""
+
+import pandas as pd
+import pytest
+
+from spin_core.config import GenerateConfig
+from spin_core.errors import BackendUnavailableError
+from spin_core.generate.backends import hf_generate
+from spin_core.generate.pairs import generate_shard, shard_rows
+from spin_core.io import write_jsonl
+from spin_core.modeling import save_model
+from spin_core.train.encoding import encode_prompt
+from spin_core.world.sft_data import make_tiny_sft_data
+from spin_core.world.tokenizer import non_response_token_ids
+
+
+@pytest.mark.parametrize("n, shards", [(10, 3), (7, 7), (5, 1), (3, 4)])
+def test_shards_partition_rows_in_order(n, shards):
+    rows = list(range(n))
+    parts = [shard_rows(rows, k, shards) for k in range(shards)]
+    assert sum(parts, []) == rows
+
+
+def test_sampling_is_seeded_and_stays_in_the_alphabet(tiny_model, tokenizer):
+    prompts = [encode_prompt(tokenizer, p) for p in ["ba be", "bi", "bo bu ba be"]] * 4
+    cfg = GenerateConfig(max_new_tokens=12, batch_size=5)
+    a, fa = hf_generate(tiny_model, tokenizer, prompts, cfg, seed=7)
+    b, fb = hf_generate(tiny_model, tokenizer, prompts, cfg, seed=7)
+    c, _ = hf_generate(tiny_model, tokenizer, prompts, cfg, seed=8)
+    assert a == b and fa == fb and a != c
+    banned = set(non_response_token_ids(tokenizer))
+    for toks, done in zip(a, fa):
+        assert not banned & set(toks)
+        assert len(toks) <= 12
+        assert done == (tokenizer.eos_token_id in toks)
+        if done:
+            assert toks[-1] == tokenizer.eos_token_id
+
+
+def test_generate_shard_writes_pairs_with_metadata(tmp_path, world, tiny_model, tokenizer):
+    train, _ = make_tiny_sft_data(world, 9, 1, seed=0)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    save_model(tiny_model, tokenizer, tmp_path / "model")
+    cfg = GenerateConfig(max_new_tokens=10, num_shards=2, batch_size=4)
+    generate_shard(cfg, tmp_path / "model", tmp_path / "train.jsonl", tmp_path / "s1.parquet", iteration=2, shard=1)
+    df = pd.read_parquet(tmp_path / "s1.parquet")
+    expected = shard_rows(train, 1, 2)
+    assert 4 <= len(expected) <= 5
+    assert list(df["prompt_id"]) == [r["prompt_id"] for r in expected]
+    row = df.iloc[0]
+    assert [m["role"] for m in row["generated"]] == ["user", "assistant"]
+    assert row["real"][1]["content"] == expected[0]["messages"][1]["content"]
+    assert row["iteration"] == 2
+    meta = row["generation"]
+    assert meta["model"].endswith("model") and meta["temperature"] == 1.0 and meta["top_p"] == 1.0
+    assert meta["max_new_tokens"] == 10 and meta["shard"] == 1 and meta["num_shards"] == 2
+
+
+def test_vllm_backend_missing_is_a_clear_error(tmp_path, world, tiny_model, tokenizer):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+
+        pytest.skip("vLLM is installed here")
+    except ImportError:
+        pass
+    train, _ = make_tiny_sft_data(world, 3, 1, seed=0)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    save_model(tiny_model, tokenizer, tmp_path / "model")
+    with pytest.raises(BackendUnavailableError, match="generate.backend: 'vllm'"):
+        generate_shard(
+            GenerateConfig(backend="vllm"), tmp_path / "model", tmp_path / "train.jsonl", tmp_path / "o.parquet", 0
+        )
+    assert not (tmp_path / "o.parquet").exists()

@@ -1,0 +1,91 @@
+"""Both shipped configs validate; a bad key or value is rejected with its name in the message."""
+
+import copy
+
+import pytest
+
+from spin_core.config import load_yaml, validate_config
+from spin_core.errors import ConfigError
+from tests.helpers.workflow import ROOT
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "micro.yaml"])
+def test_shipped_configs_validate(name):
+    validate_config(load_yaml(ROOT / "config" / name), source=name)
+
+
+def test_paper_config_carries_the_official_recipe():
+    cfg = load_yaml(ROOT / "config" / "paper.yaml")
+    spin = cfg["spin"]
+    assert (spin["beta"], spin["learning_rate"], spin["optim"], spin["num_train_epochs"]) == (0.1, 5e-7, "rmsprop", 3)
+    assert (spin["lr_scheduler_type"], spin["warmup_ratio"], spin["max_length"], spin["max_prompt_length"]) == (
+        "linear",
+        0.1,
+        1024,
+        512,
+    )
+    assert spin["per_device_train_batch_size"] * spin["gpus"] == 64
+    assert cfg["sft"]["model"] == "alignment-handbook/zephyr-7b-sft-full"
+    assert cfg["data"]["n_train"] == 50000 and cfg["generate"]["backend"] == "vllm"
+    assert (ROOT / spin["accelerate_config"]).exists()
+
+
+def mutate(path, value):
+    cfg = copy.deepcopy(load_yaml(ROOT / "config" / "config.yaml"))
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("spin", "lerning_rate"), 1e-4, r"spin: Additional properties are not allowed \('lerning_rate'"),
+        (("spin", "learning_rate"), -1.0, r"spin.learning_rate: -1.0 is less than or equal to the minimum"),
+        (("spin", "beta"), 0, r"spin.beta: 0 is less than or equal to the minimum"),
+        (("spin", "beta"), "high", r"spin.beta: 'high' is not of type 'number'"),
+        (("iterations",), [1, 2], r"iterations: must be the consecutive list 0..n"),
+        (("iterations",), [0, 2], r"iterations: must be the consecutive list 0..n"),
+        (("scale",), "huge", r"scale: 'huge' is not one of"),
+        (("generate", "top_p"), 1.5, r"generate.top_p: 1.5 is greater than the maximum"),
+        (("spin", "max_prompt_length"), 64, r"spin.max_prompt_length: must be smaller than spin.max_length"),
+        (("data",), KeyError, r"'data' is a required property"),
+        (("world",), KeyError, r"world: required when scale is 'tiny'"),
+        (("resources", "trian"), {"mem_mb": 1}, r"resources: 'trian' does not match any of the regexes"),
+    ],
+    ids=[
+        "invalid_unknown_key",
+        "invalid_negative_lr",
+        "invalid_beta_zero",
+        "invalid_beta_type",
+        "invalid_iterations_start",
+        "invalid_iterations_gap",
+        "invalid_scale",
+        "invalid_top_p",
+        "invalid_prompt_length",
+        "invalid_missing_section",
+        "invalid_missing_world",
+        "invalid_resource_rule",
+    ],
+)
+def test_invalid_config_names_the_key(path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(mutate(path, value))
+
+
+def test_cli_validate_prints_error_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / "config" / "config.yaml").read_text().replace("beta: 0.1", "beta: -0.1"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "spin_core.cli", "validate", str(bad)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2
+    assert "spin.beta" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,34 @@
+"""The reference pass: the long-prompt policy (counted, then truncated or skipped)."""
+
+import logging
+
+import pandas as pd
+import pytest
+
+from spin_core.config import SpinConfig
+from spin_core.io import write_table
+from spin_core.modeling import save_model
+from spin_core.train.reference import reference_pass
+
+
+@pytest.mark.parametrize("policy, kept", [("truncate", 3), ("skip", 2)])
+def test_long_prompts_are_counted_and_truncated_or_skipped(
+    tmp_path, world, tokenizer, tiny_model, caplog, policy, kept
+):
+    save_model(tiny_model, tokenizer, tmp_path / "m")
+    w = world.words
+
+    def pair(prompt):
+        return {
+            "real": [{"role": "user", "content": prompt}, {"role": "assistant", "content": w[0]}],
+            "generated": [{"role": "user", "content": prompt}, {"role": "assistant", "content": w[1]}],
+            "iteration": 0,
+        }
+
+    rows = [pair(w[2]), pair(" ".join(w[:10] * 3)), pair(w[3])]  # the second prompt is 30 words
+    write_table(tmp_path / "pairs.parquet", pd.DataFrame(rows))
+    cfg = SpinConfig(max_length=64, max_prompt_length=12, long_prompts=policy)
+    with caplog.at_level(logging.WARNING, logger="spin_core.train.reference"):
+        reference_pass(cfg, [tmp_path / "pairs.parquet"], tmp_path / "m", tmp_path / "out.parquet")
+    assert "1 of 3 prompts are longer than spin.max_prompt_length=12" in caplog.text
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == kept
