@@ -1,18 +1,23 @@
-"""Wall time of each stage of the tiny-world workflow, and the total, from one run.
+"""CPU and wall time of the tiny-world workflow, in total and by stage, from one run.
 
-Runs `snakemake --cores all` in a scratch directory (or reads an existing run with --from DIR) and
-sums Snakemake's own per-job benchmark files (results/benchmarks/**/*.tsv) by stage. Stages run in
-parallel on 2 cores, so the per-stage sums add up to more than the wall-clock total. Jobs without a
-benchmark file (world, data, tables, figures: a second or two each) are counted from Snakemake's
-run log.
+Runs `snakemake --cores all` on a config in a scratch directory (or reads an existing run with --from
+DIR) and prints:
+- `cpu_seconds=<n>`: user + sys CPU of every process the run started (Snakemake and all its jobs,
+  counted by the kernel for the finished process tree: resource.getrusage(RUSAGE_CHILDREN));
+- `wall_seconds=<n>`: the run's wall-clock time;
+- per stage, the jobs and their wall and CPU seconds from Snakemake's own benchmark files
+  (results/benchmarks/**/*.tsv; jobs without one, a second or two each, are in the total only).
+Stages run in parallel on 2 cores, so the per-stage wall sums add up to more than the total.
 
-    python benchmarks/bench_workflow.py [--configfile config/config.yaml] [--from DIR]
+    python benchmarks/bench_workflow.py [--configfile config/config.yaml] [--from DIR] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,37 +26,28 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Benchmark files of per-model stages sit in a folder of the stage's name; the others are named
+# <rule>_<model or iteration>.tsv.
+STAGE_PATTERN = re.compile(r"^(.*?)(_(sft|iter\d+|seed\d+|sft_continued)(_.*)?)?$")
 
 
-def stage_of(name: str) -> str:
-    for stage in (
-        "sft_continued",
-        "eval_leaderboard",
-        "eval_bigbench",
-        "mt_bench_answer",
-        "mt_bench_judge",
-        "divergence",
-        "generate",
-        "reference",
-        "train",
-        "sft",
-    ):
-        if name.startswith(stage):
-            return stage
-    return re.sub(r"_.*", "", name)
+def stage_of(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else STAGE_PATTERN.match(path.stem).group(1)
 
 
-def summarise(workdir: Path) -> dict[str, tuple[int, float]]:
-    totals: dict[str, list] = defaultdict(lambda: [0, 0.0])
+def summarise(workdir: Path) -> dict[str, list]:
+    """stage -> [jobs, wall seconds, CPU seconds] from Snakemake's benchmark files."""
+    totals: dict[str, list] = defaultdict(lambda: [0, 0.0, 0.0])
     root = workdir / "results" / "benchmarks"
     for f in sorted(root.rglob("*.tsv")):
-        seconds = float(f.read_text().splitlines()[1].split("\t")[0])
-        # Per-model stages keep their files in a folder of the stage's name.
-        parts = f.relative_to(root).parts
-        entry = totals[parts[0] if len(parts) > 1 else stage_of(f.stem)]
+        header, values = (line.split("\t") for line in f.read_text().splitlines()[:2])
+        row = dict(zip(header, values))
+        entry = totals[stage_of(f, root)]
         entry[0] += 1
-        entry[1] += seconds
-    return {k: (v[0], v[1]) for k, v in totals.items()}
+        entry[1] += float(row["s"])
+        entry[2] += float(row.get("cpu_time") or 0.0)
+    return dict(totals)
 
 
 def total_jobs(workdir: Path) -> int | None:
@@ -63,46 +59,46 @@ def total_jobs(workdir: Path) -> int | None:
     return None
 
 
+def run(configfile: str, workdir: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process tree) of one workflow run."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", configfile, "--cores", "all", "--quiet", "rules", "host"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
     ap.add_argument("--from", dest="existing", help="summarise an existing run directory instead of running")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch run directory")
     a = ap.parse_args()
-    wall = None
+    wall = cpu = None
     if a.existing:
         workdir = Path(a.existing)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench_workflow_"))
-        cmd = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            a.configfile,
-            "--cores",
-            "all",
-            "--quiet",  # progress lines only ("N of M steps done"); the run log keeps them
-            "rules",
-            "host",
-        ]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, cwd=ROOT)
-        wall = time.perf_counter() - t0
+        wall, cpu = run(a.configfile, workdir)
     stages = summarise(workdir)
-    print(f"{'stage':18s} {'jobs':>5s} {'job seconds':>12s}")
-    for stage, (n, s) in sorted(stages.items(), key=lambda kv: -kv[1][1]):
-        print(f"{stage:18s} {n:5d} {s:12.1f}")
-    n_benchmarked = sum(n for n, _ in stages.values())
-    print(f"{'sum of jobs':18s} {n_benchmarked:5d} {sum(s for _, s in stages.values()):12.1f}")
+    print(f"{'stage':18s} {'jobs':>5s} {'wall s':>9s} {'CPU s':>9s}")
+    for stage, (n, s, c) in sorted(stages.items(), key=lambda kv: -kv[1][2]):
+        print(f"{stage:18s} {n:5d} {s:9.1f} {c:9.1f}")
+    n_benchmarked = sum(v[0] for v in stages.values())
+    print(f"{'benchmarked jobs':18s} {n_benchmarked:5d} {sum(v[1] for v in stages.values()):9.1f} "
+          f"{sum(v[2] for v in stages.values()):9.1f}")  # fmt: skip
     total = total_jobs(workdir)
     if total is not None:
         print(f"jobs in the run: {total} ({total - n_benchmarked} short ones without a benchmark file)")
     if wall is not None:
-        print(f"workflow wall time: {wall:.1f} s ({workdir})")
+        print(f"cpu_seconds={cpu:.1f}")
+        print(f"wall_seconds={wall:.1f}")
+        print(f"run directory: {workdir}" if a.keep else "")
+        if not a.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,15 @@ use rule generate as generate_chain with:
         model=lambda w: previous_model_dir(w.t, w.chain),
         prompts="data/sft/train.jsonl",
     output:
-        names.generated_shard("{t}", "{k}", "{n}", "{chain}"),
+        generate_outputs("{chain}"),
     params:
         cfg=lambda w: params_json(generate=for_chain(CFG.generate, w.chain)),
+        command="generate-shards" if TINY else "generate",
+        shard=lambda w: "" if TINY else f"--shard {w.k}",
     log:
-        "logs/generate/{chain}/iter{t}_shard{k}-of-{n}.log",
+        f"logs/generate/{{chain}}/{GENERATE_JOB}.log",
     benchmark:
-        "results/benchmarks/generate_{chain}_iter{t}_shard{k}-of-{n}.tsv"
+        f"results/benchmarks/generate_{{chain}}_{GENERATE_JOB}.tsv"
 
 
 use rule reference as reference_chain with:
@@ -38,7 +40,7 @@ use rule train as train_chain with:
         model=directory(names.model_dir(names.model_name("{t}", "{chain}"))),
         metrics=names.train_metrics(names.model_name("{t}", "{chain}")),
     params:
-        cfg=lambda w: params_json(spin=for_chain(CFG.spin, w.chain)),
+        cfg=spin_params,
         launcher=train_launcher(),
         checkpoints=names.train_checkpoints(names.model_name("{t}", "{chain}")),
     log:
@@ -56,12 +58,13 @@ rule sft_continued:
         model=directory(names.model_dir(names.model_name("{t}", names.CONTROL))),
         metrics=names.train_metrics(names.model_name("{t}", names.CONTROL)),
     params:
-        cfg=params_json(spin=CFG.spin, control=CFG.convergence.control),
+        cfg=lambda w: params_json(spin=CFG.spin.for_iteration(int(w.t)), control=CFG.convergence.control),
         checkpoints=names.train_checkpoints(names.model_name("{t}", names.CONTROL)),
     log:
         f"logs/train/{names.CONTROL}/iter{{t}}.log",
     benchmark:
         f"results/benchmarks/{names.CONTROL}_iter{{t}}.tsv"
+    priority: CRITICAL_PATH
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),

@@ -67,10 +67,36 @@ def for_chain(section, chain):
     return dataclasses.replace(section, seed=section.seed + names.chain_seed_offset(chain))
 
 
+def spin_params(wildcards):
+    """--params for a job of iteration t: its SPIN recipe (spin.per_iteration applied), with the seed
+    shifted for a replicate chain."""
+    spin = CFG.spin.for_iteration(int(wildcards.t))
+    return params_json(spin=for_chain(spin, wildcards.get("chain", "")))
+
+
+def model_spin(wildcards):
+    """The SPIN recipe of the iteration that made {model} (the base recipe for sft)."""
+    return CFG.spin.for_iteration(names.parse_model(wildcards.model).iteration)
+
+
+# Jobs on the chain sft -> generate -> reference -> train -> generate ... run before side jobs
+# (divergence, evaluation, the theory overlay), which only the report waits for.
+CRITICAL_PATH = 10
+# Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
+GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
+
+
+def generate_outputs(chain=""):
+    if TINY:
+        return names.generated_shards("{t}", NUM_SHARDS, chain)
+    return names.generated_shard("{t}", "{k}", "{n}", chain)
+
+
 def pair_sources(wildcards):
     """The generated shards iteration t trains on (names.pair_source_iterations: with mixing, t-1 and t)."""
     chain = wildcards.get("chain", "")
-    sources = names.pair_source_iterations(int(wildcards.t), CFG.spin.mix_previous_iteration)
+    t = int(wildcards.t)
+    sources = names.pair_source_iterations(t, CFG.spin.for_iteration(t).mix_previous_iteration)
     return [f for s in sources for f in names.generated_shards(s, NUM_SHARDS, chain)]
 
 

@@ -1,7 +1,8 @@
-# Evaluation fan-out: one job per model x benchmark x task (so a cluster runs them in parallel),
-# gathered into results/eval/scores.csv (model, benchmark, task, metric, value, stderr).
-# Tiny world: local lm-eval tasks, a BIG-bench JSON task converted by our code, MT-Bench with the
-# exact-p_data oracle judge. Paper scale: lm-eval's leaderboard/bigbench tasks, MT-Bench with GPT-4.
+# Evaluation, gathered into results/eval/scores.csv (model, benchmark, task, metric, value, stderr).
+# Paper scale: one job per model x benchmark x task (so a cluster runs them in parallel): lm-eval's
+# leaderboard/bigbench tasks, MT-Bench answers and a GPT-4 judge. Tiny world: local lm-eval tasks, a
+# BIG-bench JSON task converted by our code, MT-Bench with the exact-p_data oracle judge, all of a
+# model in one job (the same files), since starting a job costs more there than evaluating.
 
 wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
@@ -31,6 +32,40 @@ if TINY:
             "python -m spin_core.cli eval-tasks --params {params.cfg:q} --world {input.world:q}"
             " --test {input.test:q} --out-dir data/eval 2>&1 | tee {log:q}"
 
+    rule eval_model:
+        input:
+            model=names.model_dir("{model}"),
+            tasks=tiny_task_files(),
+            questions=f"{MT_DIR}/question.jsonl",
+            judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+            world="data/world/world.json",
+        output:
+            [names.eval_task_result("leaderboard", "{model}", t, ext) for t in LB_TASKS for ext in ("json", "csv")],
+            [names.eval_task_result("bigbench", "{model}", t, ext) for t in BB_TASKS for ext in ("json", "csv")],
+            names.mt_bench_answers("{model}"),
+            names.mt_bench_judgments("{model}"),
+            names.mt_bench_scores("{model}"),
+        params:
+            cfg=params_json(leaderboard=EVAL.leaderboard, bigbench=EVAL.bigbench, mt_bench=EVAL.mt_bench),
+            seed=CFG.seed,
+            include=lambda w, input: os.path.dirname(input.tasks[0]),
+        log:
+            "logs/eval/{model}.log",
+        benchmark:
+            "results/benchmarks/eval_model/{model}.tsv"
+        threads: res("eval_leaderboard", "threads")
+        resources:
+            mem_mb=res("eval_leaderboard", "mem_mb"),
+            runtime=res("eval_leaderboard", "runtime"),
+        conda:
+            "../envs/eval-lm.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-model --params {params.cfg:q}"
+            " --model {input.model:q} --name {wildcards.model:q} --include-path {params.include:q}"
+            " --questions {input.questions:q} --judge-prompts {input.judge_prompts:q} --world {input.world:q}"
+            " --seed {params.seed} 2>&1 | tee {log:q}"
+
+
 else:
 
     rule mt_bench_files:
@@ -56,123 +91,115 @@ else:
             " && python -m spin_core.cli fetch --url {params.r.url:q} --sha256 {params.r.sha256:q} --out {output.reference:q})"
             " 2>&1 | tee {log:q}"
 
+    rule eval_leaderboard:
+        input:
+            model=names.model_dir("{model}"),
+        output:
+            json=names.eval_task_result("leaderboard", "{model}", "{task}", "json"),
+            csv=names.eval_task_result("leaderboard", "{model}", "{task}", "csv"),
+        params:
+            cfg=params_json(family=EVAL.leaderboard),
+            benchmark=names.EVAL_FAMILIES["leaderboard"],
+        log:
+            "logs/eval/leaderboard/{model}_{task}.log",
+        benchmark:
+            "results/benchmarks/eval_leaderboard_{model}_{task}.tsv"
+        threads: res("eval_leaderboard", "threads")
+        resources:
+            mem_mb=res("eval_leaderboard", "mem_mb"),
+            runtime=res("eval_leaderboard", "runtime"),
+            gpu=res("eval_leaderboard", "gpu"),
+        conda:
+            "../envs/eval-lm.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+            " --name {wildcards.model:q} --benchmark {params.benchmark:q} --task {wildcards.task:q}"
+            " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
-rule eval_leaderboard:
-    input:
-        model=names.model_dir("{model}"),
-        tasks=tiny_task_files(),
-    output:
-        json="results/eval/leaderboard/{model}/{task}.json",
-        csv="results/eval/leaderboard/{model}/{task}.csv",
-    params:
-        cfg=params_json(family=EVAL.leaderboard),
-        include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
-    log:
-        "logs/eval/leaderboard/{model}_{task}.log",
-    benchmark:
-        "results/benchmarks/eval_leaderboard_{model}_{task}.tsv"
-    threads: res("eval_leaderboard", "threads")
-    resources:
-        mem_mb=res("eval_leaderboard", "mem_mb"),
-        runtime=res("eval_leaderboard", "runtime"),
-        gpu=res("eval_leaderboard", "gpu"),
-    conda:
-        "../envs/eval-lm.yaml"
-    shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
-        " --name {wildcards.model:q} --benchmark open_llm_leaderboard --task {wildcards.task:q} {params.include}"
-        " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
+    rule eval_bigbench:
+        input:
+            model=names.model_dir("{model}"),
+        output:
+            json=names.eval_task_result("bigbench", "{model}", "{task}", "json"),
+            csv=names.eval_task_result("bigbench", "{model}", "{task}", "csv"),
+        params:
+            cfg=params_json(family=EVAL.bigbench),
+            benchmark=names.EVAL_FAMILIES["bigbench"],
+        log:
+            "logs/eval/bigbench/{model}_{task}.log",
+        benchmark:
+            "results/benchmarks/eval_bigbench_{model}_{task}.tsv"
+        threads: res("eval_bigbench", "threads")
+        resources:
+            mem_mb=res("eval_bigbench", "mem_mb"),
+            runtime=res("eval_bigbench", "runtime"),
+            gpu=res("eval_bigbench", "gpu"),
+        conda:
+            "../envs/eval-lm.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+            " --name {wildcards.model:q} --benchmark {params.benchmark:q} --task {wildcards.task:q}"
+            " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
+    rule mt_bench_answer:
+        input:
+            model=names.model_dir("{model}"),
+            questions=f"{MT_DIR}/question.jsonl",
+        output:
+            names.mt_bench_answers("{model}"),
+        params:
+            cfg=params_json(mt_bench=EVAL.mt_bench),
+            seed=CFG.seed,
+        log:
+            "logs/eval/mt_bench/answer_{model}.log",
+        benchmark:
+            "results/benchmarks/mt_bench_answer_{model}.tsv"
+        threads: res("mt_bench_answer", "threads")
+        resources:
+            mem_mb=res("mt_bench_answer", "mem_mb"),
+            runtime=res("mt_bench_answer", "runtime"),
+            gpu=res("mt_bench_answer", "gpu"),
+        conda:
+            "../envs/eval-mtbench.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} python -m spin_core.cli mt-bench-answer --params {params.cfg:q}"
+            " --model {input.model:q} --name {wildcards.model:q} --questions {input.questions:q} --seed {params.seed}"
+            " --out {output:q} 2>&1 | tee {log:q}"
 
-rule eval_bigbench:
-    input:
-        model=names.model_dir("{model}"),
-        tasks=tiny_task_files(),
-    output:
-        json="results/eval/bigbench/{model}/{task}.json",
-        csv="results/eval/bigbench/{model}/{task}.csv",
-    params:
-        cfg=params_json(family=EVAL.bigbench),
-        include=f"--include-path {TINY_TASK_DIR}" if TINY else "",
-    log:
-        "logs/eval/bigbench/{model}_{task}.log",
-    benchmark:
-        "results/benchmarks/eval_bigbench_{model}_{task}.tsv"
-    threads: res("eval_bigbench", "threads")
-    resources:
-        mem_mb=res("eval_bigbench", "mem_mb"),
-        runtime=res("eval_bigbench", "runtime"),
-        gpu=res("eval_bigbench", "gpu"),
-    conda:
-        "../envs/eval-lm.yaml"
-    shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
-        " --name {wildcards.model:q} --benchmark bigbench --task {wildcards.task:q} {params.include}"
-        " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
-
-
-rule mt_bench_answer:
-    input:
-        model=names.model_dir("{model}"),
-        questions=f"{MT_DIR}/question.jsonl",
-    output:
-        "results/eval/mt_bench/model_answer/{model}.jsonl",
-    params:
-        cfg=params_json(mt_bench=EVAL.mt_bench),
-        seed=CFG.seed,
-    log:
-        "logs/eval/mt_bench/answer_{model}.log",
-    benchmark:
-        "results/benchmarks/mt_bench_answer_{model}.tsv"
-    threads: res("mt_bench_answer", "threads")
-    resources:
-        mem_mb=res("mt_bench_answer", "mem_mb"),
-        runtime=res("mt_bench_answer", "runtime"),
-        gpu=res("mt_bench_answer", "gpu"),
-    conda:
-        "../envs/eval-mtbench.yaml"
-    shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli mt-bench-answer --params {params.cfg:q}"
-        " --model {input.model:q} --name {wildcards.model:q} --questions {input.questions:q} --seed {params.seed}"
-        " --out {output:q} 2>&1 | tee {log:q}"
-
-
-rule mt_bench_judge:
-    input:
-        answers="results/eval/mt_bench/model_answer/{model}.jsonl",
-        questions=f"{MT_DIR}/question.jsonl",
-        judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
-        world="data/world/world.json" if TINY else [],
-        reference=[] if TINY else f"{MT_DIR}/reference_answer.jsonl",
-    output:
-        jsonl="results/eval/mt_bench/model_judgment/{model}_single.jsonl",
-        csv="results/eval/mt_bench/scores/{model}.csv",
-    params:
-        cfg=params_json(mt_bench=EVAL.mt_bench),
-        world=lambda w, input: f"--world {shlex.quote(input.world)}" if TINY else "",
-        reference=lambda w, input: "" if TINY else f"--reference {shlex.quote(input.reference)}",
-    log:
-        "logs/eval/mt_bench/judge_{model}.log",
-    benchmark:
-        "results/benchmarks/mt_bench_judge_{model}.tsv"
-    threads: 1
-    resources:
-        mem_mb=res("mt_bench_judge", "mem_mb"),
-        runtime=res("mt_bench_judge", "runtime"),
-    conda:
-        "../envs/eval-mtbench.yaml"
-    shell:
-        "python -m spin_core.cli mt-bench-judge --params {params.cfg:q} --name {wildcards.model:q}"
-        " --questions {input.questions:q} --answers {input.answers:q} --judge-prompts {input.judge_prompts:q}"
-        " {params.world} {params.reference} --cache results/eval/mt_bench/judge_cache.sqlite"
-        " --out {output.jsonl:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
+    rule mt_bench_judge:
+        input:
+            answers=names.mt_bench_answers("{model}"),
+            questions=f"{MT_DIR}/question.jsonl",
+            judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+            reference=f"{MT_DIR}/reference_answer.jsonl",
+        output:
+            jsonl=names.mt_bench_judgments("{model}"),
+            csv=names.mt_bench_scores("{model}"),
+        params:
+            cfg=params_json(mt_bench=EVAL.mt_bench),
+            cache=names.JUDGE_CACHE,
+        log:
+            "logs/eval/mt_bench/judge_{model}.log",
+        benchmark:
+            "results/benchmarks/mt_bench_judge_{model}.tsv"
+        threads: 1
+        resources:
+            mem_mb=res("mt_bench_judge", "mem_mb"),
+            runtime=res("mt_bench_judge", "runtime"),
+        conda:
+            "../envs/eval-mtbench.yaml"
+        shell:
+            "python -m spin_core.cli mt-bench-judge --params {params.cfg:q} --name {wildcards.model:q}"
+            " --questions {input.questions:q} --answers {input.answers:q} --judge-prompts {input.judge_prompts:q}"
+            " --reference {input.reference:q} --cache {params.cache:q}"
+            " --out {output.jsonl:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
 
 rule eval_scores:
     input:
-        expand("results/eval/leaderboard/{model}/{task}.csv", model=MODELS, task=LB_TASKS),
-        expand("results/eval/bigbench/{model}/{task}.csv", model=MODELS, task=BB_TASKS),
-        expand("results/eval/mt_bench/scores/{model}.csv", model=MODELS),
+        [names.eval_task_result("leaderboard", m, t, "csv") for m in MODELS for t in LB_TASKS],
+        [names.eval_task_result("bigbench", m, t, "csv") for m in MODELS for t in BB_TASKS],
+        [names.mt_bench_scores(m) for m in MODELS],
     output:
         "results/eval/scores.csv",
     params:

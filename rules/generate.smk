@@ -1,5 +1,7 @@
-# Stage 3: sample y' from the previous model for every SFT prompt, in shards (one job each), so
-# an interrupted run keeps the shards that finished.
+# Stage 3: sample y' from the previous model for every SFT prompt, in shards. Paper scale: one job
+# per shard, so an interrupted run keeps the shards that finished. Tiny world: one job writes every
+# shard of an iteration (the same files, seeds and rows), since starting a job costs more there than
+# sampling.
 
 
 rule generate:
@@ -7,13 +9,16 @@ rule generate:
         model=lambda w: previous_model_dir(w.t),
         prompts="data/sft/train.jsonl",
     output:
-        names.generated_shard("{t}", "{k}", "{n}"),
+        generate_outputs(),
     params:
         cfg=params_json(generate=CFG.generate),
+        command="generate-shards" if TINY else "generate",
+        shard=lambda w: "" if TINY else f"--shard {w.k}",
     log:
-        "logs/generate/iter{t}_shard{k}-of-{n}.log",
+        f"logs/generate/{GENERATE_JOB}.log",
     benchmark:
-        "results/benchmarks/generate_iter{t}_shard{k}-of-{n}.tsv"
+        f"results/benchmarks/generate_{GENERATE_JOB}.tsv"
+    priority: CRITICAL_PATH
     threads: res("generate", "threads")
     resources:
         mem_mb=res("generate", "mem_mb"),
@@ -22,6 +27,6 @@ rule generate:
     conda:
         "../envs/generate.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli generate --params {params.cfg:q}"
-        " --model {input.model:q} --prompts {input.prompts:q} --shard {wildcards.k}"
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli {params.command} --params {params.cfg:q}"
+        " --model {input.model:q} --prompts {input.prompts:q} {params.shard}"
         " --iteration {wildcards.t} --out {output:q} 2>&1 | tee {log:q}"

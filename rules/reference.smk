@@ -10,11 +10,12 @@ rule reference:
     output:
         names.pairs_file("{t}"),
     params:
-        cfg=params_json(spin=CFG.spin),
+        cfg=spin_params,
     log:
         "logs/reference/iter{t}.log",
     benchmark:
         "results/benchmarks/reference_iter{t}.tsv"
+    priority: CRITICAL_PATH
     threads: res("reference", "threads")
     resources:
         mem_mb=res("reference", "mem_mb"),

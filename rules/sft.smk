@@ -15,6 +15,7 @@ rule sft:
         "logs/sft/sft.log",
     benchmark:
         "results/benchmarks/sft.tsv"
+    priority: CRITICAL_PATH
     threads: res("sft", "threads")
     resources:
         mem_mb=res("sft", "mem_mb"),

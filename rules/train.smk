@@ -11,13 +11,14 @@ rule train:
         model=directory(names.model_dir(names.model_name("{t}"))),
         metrics=names.train_metrics(names.model_name("{t}")),
     params:
-        cfg=params_json(spin=CFG.spin),
+        cfg=spin_params,
         launcher=train_launcher(),
         checkpoints=names.train_checkpoints(names.model_name("{t}")),
     log:
         "logs/train/iter{t}.log",
     benchmark:
         "results/benchmarks/train_iter{t}.tsv"
+    priority: CRITICAL_PATH
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),

@@ -20,6 +20,7 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import sys
 import time
 import types
@@ -49,12 +50,14 @@ COMMANDS = {
     "data": Command("spin_core.data:write_sft_data"),
     "sft": Command("spin_core.train.sft:make_sft_model"),
     "generate": Command("spin_core.generate.pairs:generate_shard"),
+    "generate-shards": Command("spin_core.generate.pairs:generate_shards"),
     "reference": Command("spin_core.train.reference:reference_pass"),
     "train": Command("spin_core.train.spin:train_spin"),
     "sft-continue": Command("spin_core.train.sft:continue_sft"),
     "heldout-samples": Command("spin_core.divergence.samples:sample_heldout", table=True),
     "divergence": Command("spin_core.divergence.exact:exact_divergence", table=True),
     "proxies": Command("spin_core.divergence.proxies:divergence_proxies", table=True),
+    "divergence-model": Command("spin_core.divergence.per_model:measure_model"),
     "theory": Command("spin_core.divergence.theory:theory_overlay", table=True),
     "map-cell": Command("spin_core.divergence.convergence_map:run_cell", table=True),
     "eval-tasks": Command("spin_core.world.tasks:build_tiny_eval_tasks"),
@@ -62,6 +65,7 @@ COMMANDS = {
     "eval-lm": Command("spin_core.evaluate.harness:evaluate_task"),
     "mt-bench-answer": Command("spin_core.evaluate.mt_bench_answers:answer_questions"),
     "mt-bench-judge": Command("spin_core.evaluate.mt_bench:judge_model_answers"),
+    "eval-model": Command("spin_core.evaluate.per_model:evaluate_model"),
     "scores": Command("spin_core.evaluate.scores:collect_scores", table=True),
     "gather": Command("spin_core.io:gather_tables"),
 }
@@ -181,6 +185,10 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS,
         print(_usage(prog, commands))
         return 0 if argv else 2
     name, *rest = argv
+    if not sys.stderr.isatty():
+        # In a log file a progress bar (tqdm: transformers' weight loading, lm-eval) is one line per
+        # update; our stages log progress lines with a rate and an ETA instead.
+        os.environ.setdefault("TQDM_DISABLE", "1")
     if name not in commands:
         print(f"{prog}: error: unknown command {name!r} (one of: {', '.join(commands)})", file=sys.stderr)
         return 2

@@ -252,8 +252,28 @@ class SpinConfig:
     dataloader_num_workers: int = 0
     gpus: int = 1
     accelerate_config: str | None = None
+    # iteration -> settings replacing the ones above for that iteration (the paper lowers the learning
+    # rate at iterations 2-3 and raises beta at 3); for_iteration(t) gives an iteration's recipe.
+    per_iteration: dict[int, dict] = field(default_factory=dict)
+
+    def for_iteration(self, t: int) -> SpinConfig:
+        """The recipe of iteration t: these settings with per_iteration[t] applied (t < 0: the base)."""
+        overrides = self.per_iteration.get(int(t), {}) if t >= 0 else {}
+        return dataclasses.replace(self, **overrides, per_iteration={})
 
     def check(self, where="spin"):
+        for t, overrides in self.per_iteration.items():
+            if t < 0 or not isinstance(overrides, dict):
+                raise ConfigError(
+                    f"{where}.per_iteration: keys are iterations (0, 1, ...) mapping to settings, got {t!r}"
+                )
+            bad = sorted(
+                set(overrides) - {f.name for f in dataclasses.fields(self)} | ({"per_iteration"} & set(overrides))
+            )
+            if bad:
+                raise ConfigError(f"{where}.per_iteration.{t}: unknown key(s) {bad}")
+            merged = {**dataclasses.asdict(self), **overrides, "per_iteration": {}}
+            parse_section(SpinConfig, merged, f"{where}.per_iteration.{t}")
         _one_of(where, "loss", self.loss, ("logistic", "hinge"))
         _one_of(where, "long_prompts", self.long_prompts, ("truncate", "skip"))
         _positive(

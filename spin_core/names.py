@@ -147,6 +147,28 @@ def divergence_table(kind: str) -> str:
     return f"results/divergence/{kind}.csv"
 
 
+# Evaluation: the results folder of each lm-eval family, and the benchmark name its rows carry.
+EVAL_FAMILIES = {"leaderboard": "open_llm_leaderboard", "bigbench": "bigbench"}
+JUDGE_CACHE = "results/eval/mt_bench/judge_cache.sqlite"
+
+
+def eval_task_result(family: str, name: str, task: str, ext: str) -> str:
+    """lm-eval's results JSON (ext json) or the tidy rows (ext csv) of one model on one task."""
+    return f"results/eval/{family}/{name}/{task}.{ext}"
+
+
+def mt_bench_answers(name: str) -> str:
+    return f"results/eval/mt_bench/model_answer/{name}.jsonl"
+
+
+def mt_bench_judgments(name: str) -> str:
+    return f"results/eval/mt_bench/model_judgment/{name}_single.jsonl"
+
+
+def mt_bench_scores(name: str) -> str:
+    return f"results/eval/mt_bench/scores/{name}.csv"
+
+
 def map_cell_rows(cell: str) -> str:
     return f"results/convergence_map/cells/{cell}.csv"
 

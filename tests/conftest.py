@@ -65,3 +65,23 @@ def tasks(tmp_path_factory, world):
     cfg = TinyTasksConfig(n_docs=40, n_choices=4, n_mt_bench_questions=3)
     build_tiny_eval_tasks(cfg, d / "world.json", d / "test.jsonl", d / "out")
     return d
+
+
+# The longest files first. scripts/test.sh runs two pytest-xdist workers with --dist loadfile (a file's
+# tests, and so a module's or a file's session fixture, stay in one worker) in this order
+# (--no-loadscope-reorder); each worker starts with two files: the first gets the end-to-end run
+# (~5 min) and the resume test, the second the SLURM and kill tests, and the short files then go to
+# whichever is free, so both finish about together.
+LONG_FIRST = (
+    "tests/system/test_workflow_e2e.py",
+    "tests/system/test_slurm.py",
+    "tests/system/test_resume.py",
+    "tests/system/test_kill_stages.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((i for i, f in enumerate(LONG_FIRST) if item.nodeid.startswith(f)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file is kept

@@ -59,7 +59,8 @@ def inputs_stamp(cell: tuple[float, float, float], sections: tuple, sft: Path, t
 def cell_pair_files(work: Path, t: int, spin: SpinConfig) -> list[Path]:
     """The generated-pairs files iteration t of a cell trains on: those of the same iterations as
     the main run's rule (this one's, and with mixing the previous one's)."""
-    return [work / f"generated_iter{s}.parquet" for s in names.pair_source_iterations(t, spin.mix_previous_iteration)]
+    mix = spin.for_iteration(t).mix_previous_iteration
+    return [work / f"generated_iter{s}.parquet" for s in names.pair_source_iterations(t, mix)]
 
 
 def _start_work_dir(work: Path, stamp: dict, name: str) -> None:
@@ -81,9 +82,10 @@ def _train_iteration(work: Path, t: int, previous: Path, prompts: Path, spin: Sp
         generate_shard(generate, previous, prompts, generated, iteration=t)
     pairs = work / f"pairs_iter{t}.parquet"
     if not pairs.exists():
-        reference_pass(spin, cell_pair_files(work, t, spin), previous, pairs)
+        reference_pass(spin.for_iteration(t), cell_pair_files(work, t, spin), previous, pairs)
     model = work / names.model_name(t)
-    train_spin(spin, pairs, previous, model, work / f"checkpoints_iter{t}", work / f"metrics_iter{t}.json")
+    checkpoints, metrics = work / f"checkpoints_iter{t}", work / f"metrics_iter{t}.json"
+    train_spin(spin.for_iteration(t), pairs, previous, model, checkpoints, metrics)
 
 
 def _measure(work: Path, model: Path, label: str, world: Path, test: Path, div, generate) -> pd.DataFrame:
@@ -123,9 +125,10 @@ def run_cell(
     prompts = work / "prompts.jsonl"
     if not prompts.exists():
         write_jsonl(prompts, load_sft(train)[: sweep.n_prompts])
-    spin = dataclasses.replace(
-        spin, beta=beta, learning_rate=learning_rate, num_train_epochs=epochs, keep_checkpoints=False
-    )
+    # The cell's values hold at every iteration; the recipe's other per-iteration settings still apply.
+    swept = {"beta": beta, "learning_rate": learning_rate, "num_train_epochs": epochs}
+    per_iteration = {t: {k: v for k, v in o.items() if k not in swept} for t, o in spin.per_iteration.items()}
+    spin = dataclasses.replace(spin, **swept, keep_checkpoints=False, per_iteration=per_iteration)
     generate = dataclasses.replace(generate, num_shards=1)
     div = dataclasses.replace(
         divergence, n_prompts=sweep.divergence_prompts, samples_per_prompt=sweep.divergence_samples

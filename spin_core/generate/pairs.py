@@ -13,6 +13,7 @@ import pandas as pd
 from .. import names
 from ..config import GenerateConfig
 from ..data import first_exchange, load_sft
+from ..errors import ConfigError
 from ..io import write_table
 from .backends import generate_for_rows
 
@@ -68,3 +69,12 @@ def generate_shard(
         len(records), n_tokens, elapsed, n_tokens / max(elapsed, 1e-9), 100 * np.mean(finished or [0]),
     )  # fmt: skip
     return {"n": len(records), "tokens": n_tokens, "seconds": elapsed}
+
+
+def generate_shards(generate: GenerateConfig, model: Path, prompts: Path, iteration: int, out: list[Path]) -> None:
+    """Every shard of iteration t's pairs in one job (tiny world): shard k to the k-th --out file, each
+    with the seed and rows it has as a job of its own."""
+    if len(out) != generate.num_shards:
+        raise ConfigError(f"generate: {len(out)} output files for generate.num_shards={generate.num_shards}")
+    for shard, path in enumerate(out):
+        generate_shard(generate, model, prompts, path, iteration, shard)

@@ -83,8 +83,16 @@ def model_logps(model, batch: dict[str, torch.Tensor], suppress_ids: Sequence[in
     return sequence_logps(logits, batch["labels"], suppress_ids)
 
 
+def progress_line(desc: str, done: int, total: int, elapsed: float, units: str = "batches") -> str:
+    """'desc: done/total units (elapsed, rate, ETA)' for a log line: progress without bars in logs."""
+    rate = done / elapsed if elapsed > 0 else float("inf")
+    eta = (total - done) / rate if done and rate > 0 else float("nan")
+    return f"{desc}: {done}/{total} {units} ({elapsed:.0f}s, {rate:.3g} {units}/s, ETA {eta:.0f}s)"
+
+
 def in_sorted_batches(lengths: Sequence[int], batch_size: int, desc: str):
-    """Yield index lists of up to batch_size items in order of length, logging progress.
+    """Yield index lists of up to batch_size items in order of length, logging progress (every 10 s
+    and at the end, with the rate and an ETA).
 
     Sorting by length keeps padding (wasted compute) small; callers put results back by index.
     """
@@ -95,7 +103,7 @@ def in_sorted_batches(lengths: Sequence[int], batch_size: int, desc: str):
         yield order[b * batch_size : (b + 1) * batch_size]
         if time.time() - last > 10 or b == n_batches - 1:
             last = time.time()
-            log.info("%s: batch %d/%d (%.0fs)", desc, b + 1, n_batches, last - t0)
+            log.info("%s", progress_line(desc, b + 1, n_batches, last - t0))
 
 
 @torch.no_grad()

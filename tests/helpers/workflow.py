@@ -66,11 +66,12 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list
     for t in iterations:
         out += [f"data/generated/iter{t}/shard{k}-of-{shards}.parquet" for k in range(shards)]
         out += [f"data/pairs/pairs_iter{t}.parquet", f"models/iter{t}", f"results/train/iter{t}/metrics.json"]
-    out += [f"results/divergence/exact/{m}.csv" for m in MODELS]
+    models = ["sft"] + [f"iter{t}" for t in iterations]
+    out += [f"results/divergence/exact/{m}.csv" for m in models]
     if not evaluation:
         return out
     out += ["results/eval/scores.csv", "data/eval/mt_bench/question.jsonl", "data/eval/lm_eval/tiny_choice.yaml"]
-    for m in MODELS:
+    for m in models:
         out += [
             f"results/eval/leaderboard/{m}/{t}.{ext}" for t in ("tiny_choice", "tiny_greedy") for ext in ("json", "csv")
         ]

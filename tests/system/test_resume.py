@@ -19,12 +19,14 @@ from tests.helpers.workflow import (
 
 # The evaluation fan-out and the extra convergence chains are covered by the end-to-end test;
 # here they would only add minutes.
-# Iteration 1 trains for 20 epochs (480 steps, a few seconds) so the kill lands mid-training:
-# micro's 48 steps take well under a second and could finish between two polls.
+# Iteration 1 trains for 20 epochs (480 steps, a few seconds; spin.per_iteration) so the kill lands
+# mid-training: micro's 48 steps take well under a second and could finish between two polls.
+# Three iterations: the one killed, one before it and one after it.
 NO_EVAL_YAML = (
+    "iterations: [0, 1, 2]\n"
     "evaluation: {enabled: false}\n"
     "convergence: {seeds: 1, control: {enabled: false}}\n"
-    "spin: {num_train_epochs: 20, save_steps: 20}\n"
+    "spin: {save_steps: 20, per_iteration: {1: {num_train_epochs: 20}}}\n"
 )
 
 
@@ -87,7 +89,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
         assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
     assert "rule sft:" not in out and "rule world:" not in out
     assert "resuming from checkpoint" in (tmp_path / "logs" / "train" / "iter1.log").read_text()
-    for rel in declared_outputs(evaluation=False):
+    for rel in declared_outputs(iterations=(0, 1, 2), evaluation=False):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
     assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"

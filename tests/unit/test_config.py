@@ -45,7 +45,7 @@ def mutate(path, value):
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (("spin", "lerning_rate"), 1e-4, r"spin: Additional properties are not allowed \('lerning_rate'"),
+        (("spin", "lerning_rate"), 1e-4, r"spin: Unevaluated properties are not allowed \('lerning_rate'"),
         (("spin", "learning_rate"), -1.0, r"spin.learning_rate: -1.0 is less than or equal to the minimum"),
         (("spin", "beta"), 0, r"spin.beta: 0 is less than or equal to the minimum"),
         (("spin", "beta"), "high", r"spin.beta: 'high' is not of type 'number'"),

@@ -52,7 +52,11 @@ def test_the_library_does_not_import_analysis():
 
 
 def _schema_node(schema, node):
-    return schema["$defs"][node["$ref"].split("/")[-1]] if "$ref" in node else node
+    """A schema object with its $ref resolved and merged with its own properties."""
+    if "$ref" not in node:
+        return node
+    target = _schema_node(schema, schema["$defs"][node["$ref"].split("/")[-1]])
+    return {**target, **node, "properties": {**target.get("properties", {}), **node.get("properties", {})}}
 
 
 def _compare(cls, node, schema, where):

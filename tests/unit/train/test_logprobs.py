@@ -77,3 +77,10 @@ def test_encode_pair_uses_same_prompt_for_both(tokenizer):
     assert tokenizer.convert_ids_to_tokens(r) == ["da", "de", "</s>"]
     assert tokenizer.convert_ids_to_tokens(g) == ["fa", "</s>"]
     assert tokenizer.convert_ids_to_tokens(p) == ["<|user|>", "ba", "be", "</s>", "<|assistant|>"]
+
+
+def test_progress_lines_give_rate_and_eta():
+    from spin_core.train.logprobs import progress_line
+
+    assert progress_line("scoring", 2, 10, 4.0) == "scoring: 2/10 batches (4s, 0.5 batches/s, ETA 16s)"
+    assert progress_line("scoring", 10, 10, 5.0).endswith("ETA 0s)")

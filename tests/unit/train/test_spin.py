@@ -172,3 +172,23 @@ def test_packed_and_padded_training_give_the_same_losses(tmp_path, model_dir, ti
     assert len(histories[True]) == len(histories[False]) >= 6
     assert histories[True][-1] < histories[True][0] - 1e-3  # it trained
     assert max(abs(a - b) for a, b in zip(histories[True], histories[False])) < 1e-5
+
+
+def test_progress_logger_reports_steps_per_second_and_eta(caplog):
+    import logging
+    import time
+    from types import SimpleNamespace
+
+    from spin_core.train.callbacks import ProgressLogger
+
+    cb = ProgressLogger("train")
+    state = SimpleNamespace(global_step=10, max_steps=30, is_world_process_zero=True)
+    cb.on_train_begin(None, state, None)
+    cb.start = (time.time() - 2.0, 10)  # as if 2 s had passed since step 10 (a resume starts there)
+    state.global_step = 20
+    with caplog.at_level(logging.INFO, logger="spin_core.train.callbacks"):
+        cb.on_log(None, state, None, logs={"loss": 0.5})
+    line = caplog.records[-1].getMessage()
+    import re
+
+    assert re.match(r"train step 20/30 \((5|4\.9\d*) steps/s, ETA 2s\) loss=0.5$", line), line
