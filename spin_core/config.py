@@ -242,6 +242,7 @@ class SpinConfig:
     max_length: int = 1024
     max_prompt_length: int = 512
     long_prompts: str = "truncate"  # prompts over max_prompt_length: truncate (keep the end) | skip
+    invalid_rows: str = "error"  # empty prompts/responses, unknown words: error (file, row, field) | skip
     seed: int = 42
     logging_steps: int = 10
     save_strategy: str = "steps"  # steps | epoch
@@ -276,6 +277,7 @@ class SpinConfig:
             parse_section(SpinConfig, merged, f"{where}.per_iteration.{t}")
         _one_of(where, "loss", self.loss, ("logistic", "hinge"))
         _one_of(where, "long_prompts", self.long_prompts, ("truncate", "skip"))
+        _one_of(where, "invalid_rows", self.invalid_rows, ("error", "skip"))
         _positive(
             where,
             beta=self.beta,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -13,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def _remove_stale_temps(target: Path) -> None:
@@ -24,11 +28,20 @@ def _remove_stale_temps(target: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     # Same directory as the target so os.replace is a rename on one filesystem (atomic).
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    # mkstemp makes the file private (0600); the output gets the mode a plain open() would give it,
+    # so a results directory shared with a group stays readable.
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     return Path(name)
 
@@ -53,6 +66,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as os.mkdir would have made it
     try:
         yield tmp
         if target.exists():
@@ -68,8 +82,25 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def _finite(obj, where: str, bad: list[str]):
+    """obj with every NaN or infinite float replaced by None (JSON null), their keys noted in `bad`."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        bad.append(where or "/")
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{where}/{k}", bad) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v, f"{where}[{i}]", bad) for i, v in enumerate(obj)]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """Strict JSON (NaN and infinities, which JSON does not have, are written as null and logged)."""
+    bad: list[str] = []
+    obj = _finite(obj, "", bad)
+    if bad:
+        log.warning("%s: %d value(s) not finite, written as null: %s", path, len(bad), ", ".join(bad[:5]))
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike):

@@ -43,12 +43,24 @@ def load_tokenizer(path: str | Path):
 
 
 def load_model(path: str | Path, dtype: str = "float32", device: str | None = None):
-    """Load (model, tokenizer) from a save_pretrained directory, checking it first."""
+    """Load (model, tokenizer) from a save_pretrained directory, checking it first; a directory
+    that does not load (truncated weights, a config that does not fit them, a tokenizer larger than
+    the model's vocabulary) is a ModelError naming it."""
     from transformers import AutoModelForCausalLM
 
     path = check_model_dir(path)
     tok = load_tokenizer(path)
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=DTYPES[dtype])
+    except Exception as e:  # safetensors, torch and transformers raise many types for a broken file
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ModelError(f"{path}: the model does not load ({type(e).__name__}: {reason[:300]})") from None
+    vocab = model.get_input_embeddings().weight.shape[0]
+    if len(tok) > vocab:
+        raise ModelError(
+            f"{path}: the tokenizer has {len(tok)} tokens but the model's vocabulary only {vocab} "
+            "(a tokenizer and a model that do not belong together)"
+        )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device), tok
 

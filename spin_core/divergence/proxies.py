@@ -22,7 +22,7 @@ from ..config import DivergenceConfig, SpinConfig
 from ..data import first_exchange, load_sft
 from ..errors import DataError
 from ..modeling import load_model
-from ..train.encoding import encode_prompt, encode_response, truncate_pair
+from ..train.encoding import EMPTY_RESPONSE, encode_prompt, encode_response, sft_row_problem, truncate_pair
 from ..train.logprobs import response_logps
 from .samples import read_samples
 from .tidy import DIVERGENCE_COLUMNS, tidy_row
@@ -51,6 +51,9 @@ def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
     for pid in prompt_ids_in_order:
         if pid not in by_id:
             raise DataError(f"{test_path}: held-out prompt_id {pid!r} from the samples file is missing")
+        problem = sft_row_problem(tok, by_id[pid])
+        if problem and problem != EMPTY_RESPONSE:  # the held-out rows are a fixed set: none is dropped
+            raise DataError(f"{test_path}: prompt_id {pid}: {problem}")
         user, assistant = first_exchange(by_id[pid]["messages"], f"{test_path}: prompt_id {pid}")
         p, r = truncate_pair(
             encode_prompt(tok, user), encode_response(tok, assistant), spin.max_length, spin.max_prompt_length

@@ -47,6 +47,24 @@ class JudgeError(SpinError):
     """The judge could not be reached, or answered without a rating."""
 
 
+REDACTED = "[api key redacted]"
+
+
+class RedactSecret(logging.Filter):
+    """Replaces a secret in every log record a handler emits (some OpenAI-compatible servers echo
+    the key in their error messages, which the client may log)."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, REDACTED), ()
+        return True
+
+
 # ---------------------------------------------------------------- files
 def load_questions(path: str | Path) -> list[dict]:
     rows = read_jsonl(path)
@@ -133,6 +151,9 @@ class OpenAIJudge:
         self.model = cfg.judge_model
         self.base_url = cfg.base_url or "https://api.openai.com/v1"
         self.client = OpenAI(api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=cfg.max_retries)
+        self._secret = key
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactSecret(key))
         self.max_tokens = cfg.judge_max_tokens
         self.garbage_retries = cfg.garbage_retries
         self.prompts = prompts
@@ -192,7 +213,11 @@ class OpenAIJudge:
             f"turn {turn} after {self.garbage_retries + 1} tries: {text[:200]!r}"
         )
 
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, REDACTED)
+
     def _call(self, messages, question, turn) -> str:
+        """The judge's answer, with the API key removed should a server echo it."""
         import openai
 
         try:
@@ -201,11 +226,13 @@ class OpenAIJudge:
             )
         except openai.APIError as e:  # raised after the client's own retries
             raise JudgeError(
-                f"judge {self.model} at {self.base_url}: question {question['question_id']} "
-                f"turn {turn}: {type(e).__name__}: {getattr(e, 'message', e)}"
+                self._redact(
+                    f"judge {self.model} at {self.base_url}: question {question['question_id']} "
+                    f"turn {turn}: {type(e).__name__}: {getattr(e, 'message', e)}"
+                )
             ) from None
         try:
-            return resp.choices[0].message.content or ""
+            return self._redact(resp.choices[0].message.content or "")
         except (AttributeError, IndexError, TypeError):
             return ""
 

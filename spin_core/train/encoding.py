@@ -3,7 +3,12 @@ EOS, truncated alike, so the reference, the trainer, generation and scoring see 
 
 from __future__ import annotations
 
+import logging
+
 from ..data import first_exchange
+from ..errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def encode_chat(tokenizer, messages: list[dict]) -> list[int]:
@@ -44,3 +49,76 @@ def encode_pair(tokenizer, row: dict, max_length: int, max_prompt_length: int, w
     p, r = truncate_pair(prompt, encode_response(tokenizer, real), max_length, max_prompt_length)
     _, g = truncate_pair(prompt, encode_response(tokenizer, generated), max_length, max_prompt_length)
     return p, r, g
+
+
+def text_problem(tokenizer, text: str, field: str, allow_empty: bool = False) -> str | None:
+    """Why a prompt or response cannot be scored or trained on, or None: an empty prompt (nothing to
+    condition on), or words the tokenizer maps to its unknown token (log-probs of -3.4e38, losses of
+    -inf). An empty response is allowed: it is the response that ends at once, scored as EOS alone (the
+    tiny world samples such responses; screen_rows counts them in the log)."""
+    if not text.strip():
+        return None if allow_empty else f"field '{field}' is empty"
+    unk = tokenizer.unk_token_id
+    if unk is None:  # byte-level tokenizers (Zephyr's) have no unknown token
+        return None
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    unknown = [text[a:b] for t, (a, b) in zip(enc["input_ids"], enc["offset_mapping"]) if t == unk]
+    if unknown:
+        shown = ", ".join(repr(w) for w in unknown[:3])
+        return f"field '{field}' has {len(unknown)} word(s) the tokenizer does not know ({shown})"
+    return None
+
+
+def screen_rows(rows: list[dict], problem, policy: str, where: str) -> list[dict]:
+    """Rows with a problem (`problem(row)` -> reason or None) stop the stage with the file, row and
+    field (spin.invalid_rows: error) or are dropped, counted in the log (skip)."""
+    kept, dropped, empty = [], [], []
+    for i, row in enumerate(rows, start=1):
+        reason = problem(row)
+        if reason == EMPTY_RESPONSE:
+            empty.append(i)
+            reason = None
+        if reason is None:
+            kept.append(row)
+        elif policy == "error":
+            raise DataError(f"{where}: row {i}: {reason} (spin.invalid_rows: skip drops such rows)")
+        else:
+            dropped.append((i, reason))
+    if empty:
+        log.warning(
+            "%s: %d of %d rows have an empty human response (scored and trained as EOS alone), e.g. row %d",
+            where, len(empty), len(rows), empty[0],
+        )  # fmt: skip
+    if dropped:
+        log.warning(
+            "%s: %d of %d rows skipped (spin.invalid_rows: skip), e.g. row %d: %s",
+            where, len(dropped), len(rows), *dropped[0],
+        )  # fmt: skip
+    if not kept:
+        raise DataError(f"{where}: no row left after dropping the invalid ones")
+    return kept
+
+
+EMPTY_RESPONSE = "empty human response"  # not a problem: counted in the log
+
+
+def pair_problem(tokenizer, row: dict) -> str | None:
+    """The first problem of a pairs row: its prompt, its real response, its generated response."""
+    user, real = first_exchange(row["real"], "pair")
+    _, generated = first_exchange(row["generated"], "pair")
+    return (
+        text_problem(tokenizer, user, "real: user turn")
+        or text_problem(tokenizer, real, "real: assistant turn", allow_empty=True)
+        or text_problem(tokenizer, generated, "generated: assistant turn", allow_empty=True)
+        or (EMPTY_RESPONSE if not real.strip() else None)
+    )
+
+
+def sft_row_problem(tokenizer, row: dict) -> str | None:
+    """The first problem of an SFT row: its prompt, its response."""
+    user, answer = first_exchange(row["messages"], "row")
+    return (
+        text_problem(tokenizer, user, "messages: user turn")
+        or text_problem(tokenizer, answer, "messages: assistant turn", allow_empty=True)
+        or (EMPTY_RESPONSE if not answer.strip() else None)
+    )

@@ -13,7 +13,7 @@ from ..data import first_exchange, load_pairs
 from ..errors import DataError
 from ..io import write_table
 from ..modeling import load_model
-from .encoding import encode_pair, encode_prompt
+from .encoding import encode_pair, encode_prompt, pair_problem, screen_rows
 from .logprobs import response_logps
 from .packing import check_packing_supported, pair_logps
 
@@ -49,7 +49,9 @@ def reference_pass(spin: SpinConfig, pairs: list[Path], model: Path, out: Path) 
     for path in pairs:
         rows.extend(load_pairs(path))
     ref_model, tokenizer = load_model(model, dtype="float32")
-    rows = apply_long_prompt_policy(rows, tokenizer, spin, ", ".join(str(p) for p in pairs))
+    where = ", ".join(str(p) for p in pairs)
+    rows = screen_rows(rows, lambda r: pair_problem(tokenizer, r), spin.invalid_rows, where)
+    rows = apply_long_prompt_policy(rows, tokenizer, spin, where)
     encoded = [
         encode_pair(tokenizer, row, spin.max_length, spin.max_prompt_length, where=f"pairs row {i}")
         for i, row in enumerate(rows, start=1)

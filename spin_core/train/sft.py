@@ -18,7 +18,7 @@ from ..modeling import check_model_dir, load_model, load_tokenizer, save_model
 from ..world.tokenizer import non_response_token_ids
 from .arguments import training_arguments
 from .callbacks import ProgressLogger, check_finite
-from .encoding import encode_prompt, encode_response, truncate_pair
+from .encoding import encode_prompt, encode_response, screen_rows, sft_row_problem, truncate_pair
 from .logprobs import collate_sequences
 from .resume import remove_checkpoints, train_resumable
 
@@ -92,7 +92,8 @@ def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path
     """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only),
     with spin's length limits."""
     tokenizer = load_tokenizer(tokenizer_dir)
-    examples = encode_sft_rows(load_sft(train), tokenizer, spin.max_length, spin.max_prompt_length)
+    rows = screen_rows(load_sft(train), lambda r: sft_row_problem(tokenizer, r), spin.invalid_rows, str(train))
+    examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
     model = build_tiny_model(sft.architecture, tokenizer, non_response_token_ids(tokenizer), sft.seed)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("sft: %d examples, tiny Llama with %.2fM parameters", len(examples), n_params / 1e6)
@@ -136,7 +137,8 @@ def continue_sft(
     steps = int(read_json(match_steps)["final"]["global_step"])
     learning_rate = control.learning_rate or spin.learning_rate
     model, tokenizer = load_model(init, dtype="float32")
-    examples = encode_sft_rows(load_sft(train), tokenizer, spin.max_length, spin.max_prompt_length)
+    rows = screen_rows(load_sft(train), lambda r: sft_row_problem(tokenizer, r), spin.invalid_rows, str(train))
+    examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
     log.info("sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init)
     args = training_arguments(spin, checkpoints, learning_rate=learning_rate, max_steps=steps)
     result = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")

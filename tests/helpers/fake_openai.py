@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeOpenAI:
     """Serves /v1/chat/completions from a script of behaviours, then a default reply.
 
-    Behaviours: ("ok", text), ("status", code), ("sleep", seconds, text).
+    Behaviours: ("ok", text), ("status", code), ("sleep", seconds, text), and ("echo_key", code): an
+    error whose message repeats the API key, as some servers do.
     """
 
     def __init__(self, script=(), default_text="The answer is fine. Rating: [[7]]"):
@@ -30,6 +31,11 @@ class FakeOpenAI:
                 action = fake.script.pop(0) if fake.script else ("ok", fake.default_text)
                 if action[0] == "status":
                     self._send(action[1], {"error": {"message": "server error", "type": "server_error"}})
+                    return
+                if action[0] == "echo_key":
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    message = f"Incorrect API key provided: {key}. Rating: [[9]]"
+                    self._send(action[1], {"error": {"message": message, "type": "invalid_request_error"}})
                     return
                 if action[0] == "sleep":
                     time.sleep(action[1])

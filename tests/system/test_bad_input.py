@@ -106,6 +106,37 @@ def _no_weights(model: Path):
         f.unlink()
 
 
+def _truncated_weights(model: Path):
+    for f in model.glob("*.safetensors"):
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
+def _tokenizer_of_another_world(model: Path):
+    from spin_core.config import WorldConfig
+    from spin_core.world.tokenizer import build_tokenizer
+    from spin_core.world.world import TinyWorld
+
+    build_tokenizer(TinyWorld(WorldConfig(n_words=40)).words).save_pretrained(str(model))
+
+
+def sft_case(name, make_rows, expected):
+    """A broken SFT training file fed to the sft stage (tiny world: train from the world's tokenizer)."""
+
+    def setup(root, good):
+        path = root / f"{name}.jsonl"
+        write_jsonl(path, make_rows(good))
+        params = json.dumps({"sft": micro_config()["sft"], "spin": micro_config()["spin"]})
+        out = root / f"{name}_model"
+        argv = ["sft", "--params", params, "--train", str(path), "--tokenizer", str(root / "model")]
+        return [*argv, "--out", str(out), "--checkpoints", str(root / f"{name}_ck")], out, [path.name, *expected]
+
+    return pytest.param(setup, id=f"bad_input-{name}")
+
+
+def _with_answer(good, text):
+    return {**good, "messages": [good["messages"][0], {"role": "assistant", "content": text}]}
+
+
 def pairs_case(name, make_rows, command, expected):
     def setup(root, good):
         pairs = root / f"{name}.parquet"
@@ -167,6 +198,21 @@ CASES = [
     model_case("model_without_tokenizer", _no_tokenizer, ["no tokenizer"]),
     model_case("model_without_chat_template", _no_chat_template, ["no chat template"]),
     model_case("model_without_weights", _no_weights, ["no model weights"]),
+    model_case("model_weights_truncated", _truncated_weights, ["the model does not load"]),
+    model_case("tokenizer_larger_than_the_model", _tokenizer_of_another_world, ["tokenizer has 46 tokens", "only 18"]),
+    pairs_case(
+        "pairs_word_outside_the_vocabulary",
+        lambda g: [_pair(g, real=[g["messages"][0], {"role": "assistant", "content": "ba zzzq"}])],
+        "reference",
+        ["row 1", "field 'real: assistant turn'", "1 word(s) the tokenizer does not know ('zzzq')"],
+    ),  # fmt: skip
+    pairs_case(
+        "pairs_empty_prompt",
+        lambda g: [_pair(g, real=[{"role": "user", "content": " "}, g["messages"][1]])],
+        "reference",
+        ["row 1", "field 'real: user turn' is empty"],
+    ),  # fmt: skip
+    sft_case("sft_word_outside_the_vocabulary", lambda g: [_with_answer(g, "ba qqqx")], ["row 1", "does not know ('qqqx')"]),
     pairs_case(
         "pairs_missing_generated",
         lambda g: [{k: v for k, v in _pair(g).items() if k != "generated"}],

@@ -48,3 +48,35 @@ def test_unwritable_directory_raises_oserror(tmp_path):
             write_text(ro / "x.txt", "x")
     finally:
         ro.chmod(0o700)
+
+
+def test_outputs_get_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "table.csv", "a\n")
+        with atomic_dir(tmp_path / "model") as tmp:
+            (tmp / "config.json").write_text("{}")
+        (tmp_path / "plain.csv").write_text("a\n")
+        os.mkdir(tmp_path / "plain_dir")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE((tmp_path / p).stat().st_mode)  # noqa: E731
+    assert mode("table.csv") == mode("plain.csv") == 0o644
+    assert mode("model") == mode("plain_dir") == 0o755
+
+
+def test_json_stays_strict_with_nan_and_infinity(tmp_path, caplog):
+    import json
+
+    from spin_core.io import write_json
+
+    write_json(tmp_path / "m.json", {"final": {"logps/real": float("-inf"), "loss": 0.5}, "h": [float("nan")]})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}")) == {
+        "final": {"logps/real": None, "loss": 0.5},
+        "h": [None],
+    }
+    assert "2 value(s) not finite" in caplog.text and "/final/logps/real" in caplog.text

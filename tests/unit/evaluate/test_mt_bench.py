@@ -175,3 +175,20 @@ def test_bad_question_file(tmp_path):
     (tmp_path / "q.jsonl").write_text(json.dumps({"question_id": 1, "turns": ["x"]}) + "\n")
     with pytest.raises(DataError, match=r"q.jsonl: line 1: missing field 'category'"):
         load_questions(tmp_path / "q.jsonl")
+
+
+def test_an_api_key_echoed_by_the_server_is_redacted_everywhere(tmp_path, questions, monkeypatch, caplog):
+    """Some OpenAI-compatible servers repeat the key in their error message: neither the error, nor
+    any log record (the openai client's included), nor a judgment may carry it."""
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    caplog.set_level(logging.DEBUG)
+    with FakeOpenAI([("echo_key", 401)]) as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        with pytest.raises(JudgeError) as err:
+            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+    assert "Incorrect API key provided" in str(err.value) and "[api key redacted]" in str(err.value)
+    assert SECRET not in str(err.value) and SECRET not in caplog.text
+    with FakeOpenAI(default_text=f"your key {SECRET} looks fine. Rating: [[8]]") as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "d.sqlite")
+        score, _, judgment = judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+    assert score == 8.0 and SECRET not in judgment
