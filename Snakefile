@@ -14,13 +14,24 @@ if not workflow.overwrite_configfiles:
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/sft.smk"
-include: "rules/generate.smk"
-include: "rules/reference.smk"
-include: "rules/train.smk"
+
+
+# Released checkpoints are imported; otherwise the SFT model is made and SPIN trains the iterates.
+if RELEASED:
+
+    include: "rules/released.smk"
+
+else:
+
+    include: "rules/sft.smk"
+    include: "rules/generate.smk"
+    include: "rules/reference.smk"
+    include: "rules/train.smk"
+    include: "rules/chains.smk"
+
+
 include: "rules/divergence.smk"
 include: "rules/evaluate.smk"
-include: "rules/chains.smk"
 include: "rules/report.smk"
 
 
@@ -34,4 +45,9 @@ rule all:
 
 
 onsuccess:
+    release_finished_checkpoints()
     print_results_summary()
+
+
+onerror:
+    report_stop()

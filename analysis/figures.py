@@ -16,7 +16,7 @@ from spin_core.names import CONTROL, SPIN  # noqa: E402
 
 from .convergence import seed_bands, with_chains  # noqa: E402
 
-ITER_LABEL = "SPIN iteration (-1 = SFT model)"
+ITER_LABEL = "model (SFT, then SPIN iterations)"
 plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
 
 
@@ -32,6 +32,7 @@ def save(fig, png: str | Path) -> None:
 
 def _band(ax, b, label, color, marker="o"):
     b = b.sort_values("iteration")
+    iteration_ticks(ax, b.iteration)
     ax.plot(b.iteration, b["mean"], marker=marker, color=color, label=f"{label} (mean of {int(b.n_seeds.max())} seeds)")
     if b.n_seeds.max() > 1:
         ax.fill_between(b.iteration, b.band_low, b.band_high, color=color, alpha=0.2, label=f"{label}: seed min-max")
@@ -123,28 +124,45 @@ def proxy_tracking(exact: pd.DataFrame, proxies: pd.DataFrame, tracking: pd.Data
     save(fig, png)
 
 
-def benchmarks_vs_iteration(table: pd.DataFrame, png) -> None:
-    """Left: the paper's numbers (headline + model cards). Right: ours, as measured at this scale."""
-    models = [c for c in table.columns if c == "sft" or (c.startswith("iter") and c[4:].isdigit())]
-    x = {m: -1 if m == "sft" else int(m[4:]) for m in models}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, ours in zip(axes, (False, True)):
-        rows = table[table.source.str.startswith("ours") == ours]
-        if not ours:
-            rows = rows[rows.task.isin(["average", "overall"])]
-        for r in rows.itertuples(index=False):
-            pts = [(x[m], getattr(r, m)) for m in models if pd.notna(getattr(r, m))]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker="o", label=f"{r.benchmark}/{r.task} ({r.source})")
-        ax.set(
-            xlabel=ITER_LABEL,
-            ylabel="score (% or MT-Bench 1-10)",
-            title="ours (this run)" if ours else "paper / model cards",
-        )
+def benchmarks_vs_iteration(long: pd.DataFrame, png) -> None:
+    """Small multiples, one panel per benchmark task: the paper's values and ours per iteration, ours
+    with lm-eval's stderr as error bars; MT-Bench on its own 1-10 axis; iterations as categories."""
+    iters = long[long.model.map(_is_iterate)]
+    paper = iters[iters.source == "paper"]
+    ours = iters[iters.source.str.startswith("ours")]
+    panels = list(dict.fromkeys(zip(paper.benchmark, paper.task))) + list(dict.fromkeys(zip(ours.benchmark, ours.task)))
+    panels = list(dict.fromkeys(panels))
+    n_cols = min(4, max(1, len(panels)))
+    n_rows = -(-len(panels) // n_cols) if panels else 1
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.8 * n_rows), squeeze=False)
+    models = sorted(set(iters.model), key=lambda m: -1 if m == "sft" else int(m[4:]))
+    position = {m: i for i, m in enumerate(models)}
+    for ax, (benchmark, task) in zip(axes.flat, panels):
+        for frame, style in ((paper, dict(color="0.4", marker="s", ls="--")), (ours, dict(color="C0", marker="o"))):
+            part = frame[(frame.benchmark == benchmark) & (frame.task == task)]
+            if part.empty:
+                continue
+            part = part.assign(x=part.model.map(position)).sort_values("x")
+            ax.errorbar(part.x, part.value, yerr=part.stderr.fillna(0.0), capsize=3, label=part.source.iloc[0], **style)
+        ax.set_xticks(range(len(models)), models)
+        unit = "MT-Bench score (1-10)" if benchmark == "mt_bench" else "score (%)"
+        ax.set(title=f"{benchmark}: {task}" if len(task) < 28 else f"{benchmark}:\n{task}", ylabel=unit)
+        ax.title.set_fontsize(8)
         ax.legend(fontsize=7)
-    fig.suptitle("Benchmark score vs iteration: paper vs ours (different benchmarks at the tiny scale)")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle("Benchmarks per iteration: the paper (v3 Tables 4, 6) and ours (error bars: stderr)")
     save(fig, png)
+
+
+def _is_iterate(model: str) -> bool:
+    return model == "sft" or (model.startswith("iter") and model[4:].isdigit())
+
+
+def iteration_ticks(ax, iterations) -> None:
+    """Categorical ticks for the iteration axis: the SFT model (plotted at -1), then iter0, iter1, ..."""
+    xs = sorted({int(x) for x in iterations})
+    ax.set_xticks(xs, ["sft" if x == -1 else f"iter{x}" for x in xs])
 
 
 def theory_overlay(theory: pd.DataFrame, png) -> None:
@@ -216,6 +234,7 @@ def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
                 label=f"{p.budget.iloc[0]}: {p.label.iloc[0]}",
             )
         ax.set(title=f"beta = {beta:g}", xlabel=ITER_LABEL, ylabel="exact forward KL (nats)")
+        iteration_ticks(ax, cells.iteration)
         ax.legend(fontsize=7)
     fig.suptitle("Convergence map: forward KL per iteration for every cell")
     save(fig, curves_png)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from spin_core import names
-from spin_core.config import SpinConfig
+from spin_core.config import EvaluationConfig, GenerateConfig, SpinConfig
 from spin_core.io import write_table, write_text
 
 from . import claims, convergence
@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 # Every table and figure the report stage writes: name -> whether only the tiny world has it
 # (rules/report.smk declares exactly these as outputs).
 TABLES = {
+    "recipe": False,
     "benchmarks_paper_vs_ours": False,
+    "benchmarks_long": False,
     "claims": False,
     "proxies_by_iteration": False,
     "divergence_by_iteration": True,
@@ -56,8 +58,34 @@ def _write_both(df: pd.DataFrame, out_dir: Path, name: str) -> None:
     log.info("wrote %s/%s.{csv,md} (%d rows)", out_dir, name, len(df))
 
 
+RECIPE_KEYS = (
+    "learning_rate",
+    "beta",
+    "num_train_epochs",
+    "max_length",
+    "max_prompt_length",
+    "mix_previous_iteration",
+    "loss",
+)
+DECODING_KEYS = ("backend", "decoding", "prompt_template", "temperature", "top_p", "max_new_tokens")
+
+
+def recipe_table(recipe: str, spin: SpinConfig, generate: GenerateConfig, iterations: list[int]) -> pd.DataFrame:
+    """What ran: the recipe's name and, per iteration, its training settings (spin.per_iteration
+    applied) and the decoding that sampled its pairs."""
+    rows = []
+    for t in iterations:
+        s = spin.for_iteration(t)
+        rows.append({"recipe": recipe, "iteration": t, **{k: getattr(s, k) for k in RECIPE_KEYS},
+                     **{f"generate.{k}": getattr(generate, k) for k in DECODING_KEYS}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def write_tables(
     spin: SpinConfig,
+    evaluation: EvaluationConfig,
+    generate: GenerateConfig,
+    recipe: str,
     scale: str,
     iterations: list[int],
     paper: Path,
@@ -70,7 +98,15 @@ def write_tables(
     """The report's tables: paper vs ours, the claims, divergence and proxies by iteration."""
     paper_results = claims.load_paper_results(paper)
     exact_df, proxies_df, scores_df, theory_df = _read(exact), _read(proxies), _read(scores), _read(theory)
-    _write_both(claims.benchmark_table(scores_df, paper_results, scale), out_dir, "benchmarks_paper_vs_ours")
+    primary = {
+        (names.EVAL_FAMILIES[family], task): spec.primary_metric
+        for family in names.EVAL_FAMILIES
+        for task, spec in getattr(evaluation, family).tasks.items()
+    }
+    table = claims.benchmark_table(scores_df, paper_results, scale, primary)
+    _write_both(table, out_dir, "benchmarks_paper_vs_ours")
+    _write_both(claims.benchmark_long(scores_df, paper_results, scale, primary), out_dir, "benchmarks_long")
+    _write_both(recipe_table(recipe, spin, generate, iterations), out_dir, "recipe")
     models = names.main_models(iterations)
     verdicts = claims.claims_table(scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta)
     _write_both(verdicts, out_dir, "claims")
@@ -91,8 +127,8 @@ def write_figures(
     from . import figures  # matplotlib: only the figure commands pay for it
 
     exact_df, proxies_df, theory_df = _read(exact), _read(proxies), _read(theory)
-    table = pd.read_csv(Path(tables) / "benchmarks_paper_vs_ours.csv")
-    figures.benchmarks_vs_iteration(table, out_dir / "benchmarks_vs_iteration.png")
+    long = pd.read_csv(Path(tables) / "benchmarks_long.csv")
+    figures.benchmarks_vs_iteration(long, out_dir / "benchmarks_vs_iteration.png")
     if theory_df is not None:
         figures.theory_overlay(theory_df, out_dir / "theory_overlay.png")
     if exact_df is not None:

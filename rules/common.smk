@@ -14,15 +14,20 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 from analysis.report import figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
-from spin_core.config import params_json, validate_config  # noqa: E402
+from spin_core.config import load_yaml, params_json, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
+from spin_core.train.resume import remove_checkpoints  # noqa: E402
 
 # Validate before any job runs. validate_config reports every schema violation as one short line
 # per key ("spin.beta: 0 is less than ...") plus the rules a schema cannot say (iterations are
 # 0..n, cross-key constraints), and returns the typed config; snakemake's validate then re-checks
 # against the same schema.
+# Snakemake has already read the --configfile files, keeping the last of two equal keys without a
+# word; reading them again with our loader gives the same file:line errors as `spin-repro validate`.
 try:
-    CFG = validate_config(config, source="config")
+    for _configfile in workflow.overwrite_configfiles:
+        load_yaml(_configfile)
+    CFG = validate_config(config, source=" + ".join(map(str, workflow.overwrite_configfiles)) or "config")
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 validate(config, schema="../schemas/config.schema.yaml")
@@ -33,9 +38,11 @@ ITERATIONS = list(CFG.iterations)
 MODELS = names.main_models(ITERATIONS)
 NUM_SHARDS = CFG.generate.num_shards
 
+# Released checkpoints: the models are imported, nothing is trained (rules/released.smk).
+RELEASED = bool(CFG.released.models)
 # Convergence study (tiny world): extra SPIN chains with other seeds, and the SFT-continued control.
-SEED_CHAINS = names.seed_chains(CFG.convergence.seeds) if TINY else []
-CONTROL_ON = TINY and CFG.convergence.control.enabled
+SEED_CHAINS = names.seed_chains(CFG.convergence.seeds) if TINY and not RELEASED else []
+CONTROL_ON = TINY and CFG.convergence.control.enabled and not RELEASED
 # Every model that gets held-out samples, divergences and proxies.
 ALL_MODELS = (
     MODELS
@@ -82,6 +89,8 @@ def model_spin(wildcards):
 # Jobs on the chain sft -> generate -> reference -> train -> generate ... run before side jobs
 # (divergence, evaluation, the theory overlay), which only the report waits for.
 CRITICAL_PATH = 10
+# Rules whose jobs keep checkpoints in params.checkpoints until the run succeeds.
+TRAINING_RULES = {"sft", "train", "train_chain", "sft_continued"}
 # Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
 GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
 
@@ -172,8 +181,13 @@ def map_cells():
 MAP_DONE = os.path.exists("results/convergence_map/map.csv")
 
 
+def released_revision_arg(model):
+    revision = CFG.released.models[model].revision
+    return f"--revision {shlex.quote(revision)}" if revision else ""
+
+
 def final_targets():
-    targets = [names.train_metrics(names.model_name(t)) for t in ITERATIONS]
+    targets = [] if RELEASED else [names.train_metrics(names.model_name(t)) for t in ITERATIONS]
     if TINY:
         targets.append(names.divergence_table("exact"))
     if EVAL_ON:
@@ -185,6 +199,38 @@ def final_targets():
     if TINY and MAP_DONE:
         targets.append("results/convergence_map/map.csv")
     return targets
+
+
+def release_finished_checkpoints():
+    """Drop the checkpoints of this run's training jobs once the run has succeeded: only now are their
+    models accepted outputs. A job's checkpoints outlive the job because Snakemake can still reject a
+    finished job's outputs (SIGINT or SIGTERM to snakemake while it ran): the rerun then resumes at the
+    last step instead of training again from scratch."""
+    if CFG.spin.keep_checkpoints:
+        return
+    for job in workflow.dag.jobs:
+        checkpoints = job.params.get("checkpoints") if job.rule.name in TRAINING_RULES else None
+        if checkpoints:
+            remove_checkpoints(checkpoints)
+
+
+def report_stop():
+    """Snakemake ends every unfinished run with "At least one job did not complete successfully", also
+    when none failed: on SIGTERM it lets the running jobs finish, keeps their outputs and starts no
+    new job; on Ctrl-C it stops them. Say which of the two happened, with the logs of failed jobs."""
+    failed = sorted(getattr(workflow.scheduler, "failed", ()), key=lambda job: str(job))
+    if failed:
+        print(f"\nspin-repro: {len(failed)} job(s) failed; their logs:", file=sys.stderr)
+        for job in failed:
+            print(f"  {job.rule.name} {dict(job.wildcards)} -> {' '.join(job.log) or '(no log)'}", file=sys.stderr)
+        return  # Snakemake's own error follows, and is true
+    print(
+        "\nspin-repro stopped on request (SIGTERM or Ctrl-C) before finishing; no job failed. Jobs that"
+        " Snakemake saw finish are kept; jobs stopped or still running at the stop are redone, training"
+        " jobs from their checkpoints: rerun the same command to go on.",
+        file=sys.stderr,
+    )
+    sys.exit(1)  # skip Snakemake's "At least one job did not complete successfully", which is untrue here
 
 
 def print_results_summary():

@@ -31,7 +31,8 @@ rule tables:
         ],
         [f"results/tables/{name}.md" for name in TABLES],
     params:
-        cfg=params_json(spin=CFG.spin),
+        cfg=params_json(spin=CFG.spin, evaluation=CFG.evaluation, generate=CFG.generate),
+        recipe=CFG.recipe,
         scale=CFG.scale,
         iterations=ITERATIONS,
         inputs=lambda w, input: input_args(input, skip=("paper",)),
@@ -44,14 +45,15 @@ rule tables:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m analysis.cli tables --params {params.cfg:q} --scale {params.scale:q} --iterations {params.iterations}"
+        "python -m analysis.cli tables --params {params.cfg:q} --recipe {params.recipe:q} --scale {params.scale:q}"
+        " --iterations {params.iterations}"
         " --paper {input.paper:q} {params.inputs} --out-dir results/tables 2>&1 | tee {log:q}"
 
 
 rule figures:
     input:
         unpack(figure_inputs),
-        tables="results/tables/benchmarks_paper_vs_ours.csv",
+        tables="results/tables/benchmarks_long.csv",
     output:
         [
             report(f"results/figures/{name}.png", caption=f"../report/{name}.rst", category="Figures")

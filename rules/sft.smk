@@ -11,6 +11,7 @@ rule sft:
     params:
         cfg=params_json(sft=CFG.sft, spin=CFG.spin),
         tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
+        checkpoints=names.train_checkpoints(names.SFT),
     log:
         "logs/sft/sft.log",
     benchmark:
@@ -26,4 +27,4 @@ rule sft:
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli sft --params {params.cfg:q}"
         " --train {input.train:q} {params.tokenizer} --out {output.model:q}"
-        " --checkpoints work/sft 2>&1 | tee {log:q}"
+        " --checkpoints {params.checkpoints:q} 2>&1 | tee {log:q}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -121,7 +122,13 @@ def params_json(**sections) -> str:
     def plain(v):
         return dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
 
-    return json.dumps({k: plain(v) for k, v in sections.items()}, sort_keys=True)
+    text = json.dumps({k: plain(v) for k, v in sections.items()}, sort_keys=True)
+    # Snakemake fills "{name}" in a rule's string params as wildcards: inside JSON strings (e.g.
+    # generate.prompt_template's "{prompt}") write braces as \u escapes, which JSON decodes back.
+    return _JSON_STRING.sub(lambda m: m.group(0).replace("{", "\\u007b").replace("}", "\\u007d"), text)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 # ---------------------------------------------------------------- sections
@@ -210,9 +217,20 @@ class GenerateConfig:
     dtype: str = "float32"
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
+    # How the prompt is shown: "chat" = the model's chat template (what SPIN trains on); otherwise a
+    # format with {prompt}, e.g. the official generate.py's "### Instruction: {prompt}\n\n### Response: ".
+    prompt_template: str = "chat"
+    # sample: temperature / top_p (temperature 0 = greedy); model: the model's own generation_config,
+    # as the official generate.py, which calls generate() with max_new_tokens only.
+    decoding: str = "sample"
 
     def check(self, where="generate"):
         _one_of(where, "backend", self.backend, ("hf", "vllm"))
+        _one_of(where, "decoding", self.decoding, ("sample", "model"))
+        if self.prompt_template != "chat" and self.prompt_template.count("{prompt}") != 1:
+            raise ConfigError(
+                f"{where}.prompt_template: 'chat' or a text with {{prompt}} once, got {self.prompt_template!r}"
+            )
         if self.temperature < 0:
             raise ConfigError(f"{where}.temperature: must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -404,6 +422,21 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class ReleasedModel:
+    model: str  # a hub id or a local model folder
+    revision: str | None = None  # the commit to download (hub ids)
+
+
+@dataclass(frozen=True)
+class ReleasedConfig:
+    """Published checkpoints evaluated without training: models/<name> is imported from `models`
+    (sft and iter<t> for every iteration), and generation, the reference pass and training are
+    skipped. Empty (the default): the workflow trains its own iterates."""
+
+    models: dict[str, ReleasedModel] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MTBenchConfig:
     """MT-Bench answers and single-answer grading (FastChat formats); judge oracle | openai."""
 
@@ -467,10 +500,12 @@ class Config:
     spin: SpinConfig
     resources: dict[str, ResourceSpec]
     seed: int = 0
+    recipe: str = "custom"  # which recipe this config follows, shown in the report (paper, official, ...)
     world: WorldConfig | None = None
     divergence: DivergenceConfig = field(default_factory=DivergenceConfig)
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    released: ReleasedConfig = field(default_factory=ReleasedConfig)
 
     @property
     def tiny(self) -> bool:
@@ -486,6 +521,25 @@ class Config:
             raise ConfigError("world: required when scale is 'tiny'")
         if self.tiny and self.sft.mode != "train":
             raise ConfigError("sft.mode: the tiny world trains its own SFT model ('train')")
+        if self.released.models:
+            from .names import main_models
+
+            wanted, given = set(main_models(list(self.iterations))), set(self.released.models)
+            if wanted != given:
+                raise ConfigError(
+                    f"released.models: needs exactly {sorted(wanted)} (the SFT model and every iteration);"
+                    f" missing {sorted(wanted - given)}, extra {sorted(given - wanted)}"
+                )
+        if self.tiny and self.evaluation.enabled:
+            from .names import TINY_TASKS
+
+            for family, known in TINY_TASKS.items():
+                unknown = [t for t in getattr(self.evaluation, family).tasks if t not in known]
+                if unknown:
+                    raise ConfigError(
+                        f"evaluation.{family}.tasks: {', '.join(map(repr, unknown))} not among the tiny"
+                        f" world's {family} tasks ({', '.join(known)})"
+                    )
 
     def resource(self, family: str, key: str):
         """A rule family's resource: its own entry, else resources.default, else RESOURCE_FALLBACK."""
@@ -497,13 +551,44 @@ class Config:
 
 
 # ---------------------------------------------------------------- whole files
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int, first: int):
+        super().__init__(f"duplicate key {key!r} (first at line {first}); YAML would silently keep the last value")
+        self.line = line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, except that a key repeated in one mapping is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path) -> dict:
+    """A config file as a dict; a problem is one ConfigError line naming the file (and line)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is a directory, not a config file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}:{e.line}: {e}") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        hint = " (YAML indents with spaces, not tabs)" if "\\t" in str(e.problem) else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {e.problem or e.context}{hint}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: invalid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
@@ -519,8 +604,23 @@ def schema_errors(config: dict, schema_path: str | Path = SCHEMA_PATH) -> list[s
     errors = []
     for err in validator.iter_errors(config):
         key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        errors.append(f"{key}: {err.message}")
+        errors.append(f"{key}: {_explain(err, schema)}")
     return sorted(errors)
+
+
+def _explain(err, schema: dict) -> str:
+    """jsonschema's message, with the expected form in words where the schema describes it (a
+    pattern or an anyOf of "a path ... or null" otherwise says only "not valid under any")."""
+
+    def resolve(node):
+        ref = node.get("$ref", "") if isinstance(node, dict) else ""
+        return schema["$defs"][ref.removeprefix("#/$defs/")] if ref.startswith("#/$defs/") else node
+
+    nodes = [resolve(n) for n in [err.schema, *err.schema.get("anyOf", [])]]
+    described = [n.get("description") for n in nodes if isinstance(n, dict) and n.get("description")]
+    if err.validator in ("pattern", "anyOf") and described:
+        return f"{err.instance!r} is not {described[0]}"
+    return err.message
 
 
 def validate_config(config: dict, source: str = "config") -> Config:

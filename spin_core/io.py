@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -46,6 +47,49 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
+# Below this much space left, a failed write is taken to be a full disk.
+NEARLY_FULL_BYTES = 16 * 2**20
+
+
+def _space_left(path: Path) -> int | None:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def as_disk_full(error: BaseException, path: str | os.PathLike) -> BaseException:
+    """`error` as OSError(ENOSPC) naming `path` when it came from a full disk, else `error` itself.
+
+    torch.save reports a full disk as RuntimeError("unexpected pos 64 vs 0") and safetensors as its
+    own error, neither with errno or path; the user would see a traceback that never says "No space
+    left on device". Call it before cleaning up: removing the partial output frees the space again.
+    """
+    if isinstance(error, OSError) or not isinstance(error, Exception):
+        return error
+    left = _space_left(Path(path))
+    if left is None or left >= NEARLY_FULL_BYTES:
+        return error
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    full.__cause__ = error
+    return full
+
+
+@contextlib.contextmanager
+def disk_full_named(path: str | os.PathLike) -> Iterator[None]:
+    """Re-raise a write failure under `path` on a full disk as OSError(ENOSPC, path) (as_disk_full)."""
+    try:
+        yield
+    except Exception as e:
+        error = as_disk_full(e, path)
+        if error is e:
+            raise
+        raise error from e
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
@@ -54,9 +98,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
+        error = as_disk_full(e, target)
         tmp.unlink(missing_ok=True)
-        raise
+        if error is e:
+            raise
+        raise error from e
 
 
 @contextlib.contextmanager
@@ -72,9 +119,12 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
+        error = as_disk_full(e, target)
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if error is e:
+            raise
+        raise error from e
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -148,6 +148,8 @@ def divergence_table(kind: str) -> str:
 
 
 # Evaluation: the results folder of each lm-eval family, and the benchmark name its rows carry.
+# The lm-eval tasks the tiny world builds (data/eval/lm_eval/<task>.yaml), by family.
+TINY_TASKS = {"leaderboard": ("tiny_choice", "tiny_greedy"), "bigbench": ("tiny_bb_continuation",)}
 EVAL_FAMILIES = {"leaderboard": "open_llm_leaderboard", "bigbench": "bigbench"}
 JUDGE_CACHE = "results/eval/mt_bench/judge_cache.sqlite"
 

@@ -77,6 +77,7 @@ LONG_FIRST = (
     "tests/system/test_slurm.py",
     "tests/system/test_resume.py",
     "tests/system/test_kill_stages.py",
+    "tests/system/test_injection.py",
 )
 
 

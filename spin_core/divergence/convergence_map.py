@@ -26,6 +26,7 @@ from ..data import load_sft
 from ..generate.pairs import generate_shard
 from ..io import write_json, write_jsonl, write_table
 from ..train.reference import reference_pass
+from ..train.resume import remove_checkpoints
 from ..train.spin import train_spin
 from .exact import exact_divergence
 from .samples import sample_heldout
@@ -86,6 +87,7 @@ def _train_iteration(work: Path, t: int, previous: Path, prompts: Path, spin: Sp
     model = work / names.model_name(t)
     checkpoints, metrics = work / f"checkpoints_iter{t}", work / f"metrics_iter{t}.json"
     train_spin(spin.for_iteration(t), pairs, previous, model, checkpoints, metrics)
+    remove_checkpoints(checkpoints)  # the model is saved (atomically): nothing will resume from them
 
 
 def _measure(work: Path, model: Path, label: str, world: Path, test: Path, div, generate) -> pd.DataFrame:
@@ -128,7 +130,7 @@ def run_cell(
     # The cell's values hold at every iteration; the recipe's other per-iteration settings still apply.
     swept = {"beta": beta, "learning_rate": learning_rate, "num_train_epochs": epochs}
     per_iteration = {t: {k: v for k, v in o.items() if k not in swept} for t, o in spin.per_iteration.items()}
-    spin = dataclasses.replace(spin, **swept, keep_checkpoints=False, per_iteration=per_iteration)
+    spin = dataclasses.replace(spin, **swept, per_iteration=per_iteration)
     generate = dataclasses.replace(generate, num_shards=1)
     div = dataclasses.replace(
         divergence, n_prompts=sweep.divergence_prompts, samples_per_prompt=sweep.divergence_samples

@@ -48,6 +48,8 @@ def tidy_rows(results: dict, model: str, benchmark: str, task: str, metrics: lis
                 "metric": metric,
                 "value": float(section[key]),
                 "stderr": float(stderr) if isinstance(stderr, int | float) and math.isfinite(stderr) else float("nan"),
+                # The paper used lm-eval v0.4.0; scores move between versions (gsm8k most).
+                "harness": f"lm-eval {lm_eval.__version__}",
             }
         )
     return rows

@@ -270,6 +270,8 @@ def judge_answers(
 def judgment_scores(judgments: list[dict], model: str) -> pd.DataFrame:
     """Tidy rows: mean score per turn and overall, stderr over questions (FastChat's show_result)."""
     df = pd.DataFrame(judgments)
+    judges = sorted({str(j[0]) if isinstance(j, list | tuple) else str(j) for j in df.get("judge", [])})
+    harness = f"FastChat llm_judge single-v1, judge {', '.join(judges) or '?'}"
     df = df[df["score"] >= 0]
     rows = []
     for task, part in [("turn1", df[df["turn"] == 1]), ("turn2", df[df["turn"] == 2]), ("overall", df)]:
@@ -284,6 +286,7 @@ def judgment_scores(judgments: list[dict], model: str) -> pd.DataFrame:
                 "metric": "score",
                 "value": float(part["score"].mean()),
                 "stderr": float(part["score"].std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+                "harness": harness,
             }
         )
     return pd.DataFrame(rows)

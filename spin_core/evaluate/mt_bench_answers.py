@@ -57,8 +57,9 @@ def generate_answers(
                     tok,
                     [encode_chat(tok, convs[i]) for i in group],
                     max_new_tokens,
-                    temp if temp > 1e-4 else 0.0,
-                    1.0,
+                    dict(do_sample=True, temperature=temp, top_p=1.0, top_k=0)
+                    if temp > 1e-4
+                    else dict(do_sample=False),
                 )
                 texts = tok.batch_decode(out, skip_special_tokens=True)
                 for i, text in zip(group, texts):

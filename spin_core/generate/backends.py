@@ -18,10 +18,29 @@ from ..train.logprobs import in_sorted_batches
 log = logging.getLogger(__name__)
 
 
+def sampling_kwargs(cfg: GenerateConfig) -> dict:
+    """generate() arguments for the configured decoding: none for "model" (the model's own
+    generation_config decides, as in the official generate.py), greedy at temperature 0, else pure
+    sampling (no top-k)."""
+    if cfg.decoding == "model":
+        return {}
+    if cfg.temperature > 0:
+        return dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
+    return dict(do_sample=False)
+
+
+def generation_prompt_ids(tokenizer, user: str, cfg: GenerateConfig) -> list[int]:
+    """The prompt as generation shows it: the chat template, or generate.prompt_template filled in
+    (tokenized without special tokens, as the official generate.py does)."""
+    if cfg.prompt_template == "chat":
+        return encode_prompt(tokenizer, user)
+    return list(tokenizer(cfg.prompt_template.replace("{prompt}", user), add_special_tokens=False)["input_ids"])
+
+
 @torch.no_grad()
-def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, temperature: float, top_p: float):
+def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, sampling: dict):
     """One left-padded, KV-cached `generate` call; returns the new tokens of each row (padding and
-    anything after EOS included). temperature 0 is greedy; otherwise pure sampling (no top-k)."""
+    anything after EOS included), decoding with `sampling` (sampling_kwargs)."""
     device = next(model.parameters()).device
     width = max(len(p) for p in prompts)
     input_ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -29,11 +48,6 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: i
     for row, p in enumerate(prompts):
         input_ids[row, width - len(p) :] = torch.as_tensor(p)
         attention[row, width - len(p) :] = 1
-    sampling = (
-        dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        if temperature > 0
-        else dict(do_sample=False)
-    )
     out = model.generate(
         input_ids=input_ids.to(device),
         attention_mask=attention.to(device),
@@ -57,9 +71,7 @@ def hf_generate(model, tokenizer, prompt_ids: list[list[int]], cfg: GenerateConf
     outputs: list = [None] * len(prompt_ids)
     finished = [False] * len(prompt_ids)
     for idx in in_sorted_batches([len(p) for p in prompt_ids], cfg.batch_size, "generate"):
-        gen = generate_batch(
-            model, tokenizer, [prompt_ids[i] for i in idx], cfg.max_new_tokens, cfg.temperature, cfg.top_p
-        )
+        gen = generate_batch(model, tokenizer, [prompt_ids[i] for i in idx], cfg.max_new_tokens, sampling_kwargs(cfg))
         for row, i in enumerate(idx):
             toks = gen[row]
             if tokenizer.eos_token_id in toks:
@@ -85,7 +97,11 @@ def vllm_generate(model_dir: str, tokenizer, prompt_ids: list[list[int]], cfg: G
         seed=seed,
         gpu_memory_utilization=cfg.gpu_memory_utilization,
     )
-    params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, seed=seed)
+    if cfg.decoding == "model":  # the model's generation_config, as HF generate() would read it
+        params = llm.get_default_sampling_params()
+        params.max_tokens, params.seed = cfg.max_new_tokens, seed
+    else:
+        params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens, seed=seed)
     results = llm.generate([{"prompt_token_ids": p} for p in prompt_ids], params)
     outputs = [list(r.outputs[0].token_ids) for r in results]
     finished = [r.outputs[0].finish_reason == "stop" for r in results]
@@ -97,8 +113,8 @@ def generate_for_rows(model_dir: str | Path, rows: list[dict], cfg: GenerateConf
     vLLM); returns (tokenizer, token id lists, finished flags)."""
     if cfg.backend == "vllm":
         tokenizer = load_tokenizer(model_dir)
-        prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
+        prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], "")[0], cfg) for r in rows]
         return (tokenizer, *vllm_generate(str(model_dir), tokenizer, prompt_ids, cfg, seed))
     model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
-    prompt_ids = [encode_prompt(tokenizer, first_exchange(r["messages"], "")[0]) for r in rows]
+    prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], "")[0], cfg) for r in rows]
     return (tokenizer, *hf_generate(model, tokenizer, prompt_ids, cfg, seed))

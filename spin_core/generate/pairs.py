@@ -40,6 +40,8 @@ def generate_shard(
     meta = {
         "model": str(model),
         "backend": generate.backend,
+        "decoding": generate.decoding,
+        "prompt_template": generate.prompt_template,
         "temperature": generate.temperature,
         "top_p": generate.top_p,
         "max_new_tokens": generate.max_new_tokens,

@@ -1,4 +1,5 @@
-"""What every training run reports and checks as it goes: progress lines, and a stop on a NaN loss."""
+"""What every training run reports and checks as it goes: progress lines, a stop on a NaN loss, and the
+loss over the whole run (also across a resume)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,32 @@ class ProgressLogger(TrainerCallback):
         log.info(
             "%s step %d/%d (%.3g steps/s, ETA %s) %s", self.name, state.global_step, state.max_steps, rate, eta, shown
         )
+
+
+class LogAtSavesAndEnd(TrainerCallback):
+    """Forces a log entry at every checkpoint and at the last step, so the logged windows tile the run:
+    a checkpoint's log_history then ends where its steps end, and run_mean_loss can weight each window
+    by its steps. Runs after transformers' DefaultFlowCallback, which sets should_save first."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save or state.global_step >= state.max_steps:
+            control.should_log = True
+
+
+def training_callbacks(name: str) -> list[TrainerCallback]:
+    return [ProgressLogger(name), LogAtSavesAndEnd()]
+
+
+def run_mean_loss(log_history: list[dict]) -> float:
+    """Mean training loss per step over the whole run, from the logged windows.
+
+    Each logged "loss" is the mean over the steps since the previous log. Trainer's own training_loss
+    only sums the steps this process ran, so after a resume it is wrong (0.0 when resumed at the last
+    step); the log history is saved in every checkpoint and covers the run from step 0.
+    """
+    windows = sorted({h["step"]: h["loss"] for h in log_history if "loss" in h and "step" in h}.items())
+    total, previous = 0.0, 0
+    for step, loss in windows:
+        total += loss * (step - previous)
+        previous = step
+    return total / previous if previous else float("nan")

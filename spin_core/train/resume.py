@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import SpinError
+from ..io import disk_full_named
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ def complete_checkpoints(checkpoint_dir: str | Path) -> list[Path]:
 
 
 def train_resumable(trainer, checkpoint_dir: str | Path):
+    """_train_resumable, a checkpoint save on a full disk reported as OSError(ENOSPC) naming the folder."""
+    with disk_full_named(checkpoint_dir):
+        return _train_resumable(trainer, checkpoint_dir)
+
+
+def _train_resumable(trainer, checkpoint_dir: str | Path):
     """trainer.train(), resuming from the newest complete checkpoint in checkpoint_dir if any.
 
     Partial checkpoints (a kill during saving) are removed; if the newest complete-looking one

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer
 
+from .. import names
 from ..config import ControlConfig, SFTConfig, SpinConfig
 from ..data import first_exchange, load_sft
 from ..errors import DataError
@@ -17,12 +18,14 @@ from ..io import atomic_dir, read_json, write_json
 from ..modeling import check_model_dir, load_model, load_tokenizer, save_model
 from ..world.tokenizer import non_response_token_ids
 from .arguments import training_arguments
-from .callbacks import ProgressLogger, check_finite
+from .callbacks import check_finite, run_mean_loss, training_callbacks
 from .encoding import encode_prompt, encode_response, screen_rows, sft_row_problem, truncate_pair
 from .logprobs import collate_sequences
-from .resume import remove_checkpoints, train_resumable
+from .resume import train_resumable
 
 log = logging.getLogger(__name__)
+
+SFT_CHECKPOINTS = Path(names.train_checkpoints(names.SFT))
 
 
 def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], seed: int):
@@ -74,18 +77,18 @@ class NLLTrainer(Trainer):
 
 
 def _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, name: str):
-    """Supervised training on response tokens (resumable), then save and drop the checkpoints."""
+    """Supervised training on response tokens (resumable), then save. The checkpoints stay until the
+    workflow has accepted the model (release_checkpoints): a rerun then resumes at the last step."""
     trainer = NLLTrainer(
         model=model,
         args=args,
         train_dataset=examples,
         data_collator=_sft_collator(tokenizer.pad_token_id),
-        callbacks=[ProgressLogger(name)],
+        callbacks=training_callbacks(name),
     )
     result = train_resumable(trainer, checkpoint_dir)
     save_model(trainer.model, tokenizer, out_dir)
-    remove_checkpoints(checkpoint_dir)
-    return result
+    return run_mean_loss(trainer.state.log_history), result.global_step
 
 
 def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path, out: Path, checkpoints: Path) -> dict:
@@ -98,8 +101,8 @@ def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path
     n_params = sum(p.numel() for p in model.parameters())
     log.info("sft: %d examples, tiny Llama with %.2fM parameters", len(examples), n_params / 1e6)
     args = training_arguments(sft, checkpoints)
-    result = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft")
-    return {"train_loss": result.training_loss, "steps": result.global_step, "parameters": n_params}
+    loss, steps = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft")
+    return {"train_loss": loss, "steps": steps, "parameters": n_params}
 
 
 def make_sft_model(
@@ -108,11 +111,11 @@ def make_sft_model(
     out: Path,
     train: Path | None = None,
     tokenizer: Path | None = None,
-    checkpoints: Path = Path("work/sft"),
+    checkpoints: Path = SFT_CHECKPOINTS,
 ) -> None:
     """Train (tiny world) or import (paper scale) the SFT model."""
     if sft.mode == "pretrained":
-        import_pretrained(sft.model, sft.revision, out)
+        import_pretrained(sft.model, out, sft.revision)
         return
     if train is None or tokenizer is None:
         raise DataError("sft: --train and --tokenizer are required when sft.mode is 'train'")
@@ -141,14 +144,15 @@ def continue_sft(
     examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
     log.info("sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init)
     args = training_arguments(spin, checkpoints, learning_rate=learning_rate, max_steps=steps)
-    result = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")
-    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_examples": len(examples)}
+    loss, steps = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")
+    final = {"train_loss": loss, "global_step": steps, "n_examples": len(examples)}
     write_json(metrics, {"final": final})
     return final
 
 
-def import_pretrained(model: str, revision: str | None, out: Path) -> None:
-    """Paper scale: materialise a published SFT model (hub id or local path) as models/sft."""
+def import_pretrained(model: str, out: Path, revision: str | None = None) -> None:
+    """Materialise a published model (hub id at a revision, or a local folder) as a model folder:
+    the SFT model at paper scale, every model of a released-checkpoints config."""
     src = Path(model)
     with atomic_dir(out) as tmp:
         if src.is_dir():

@@ -3,6 +3,7 @@ packing by default), reference log-probs read from the pairs file, logistic (or 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -15,15 +16,15 @@ from transformers import Trainer
 from ..config import SpinConfig
 from ..data import load_pairs
 from ..errors import DataError
-from ..io import write_json
+from ..io import as_disk_full, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
-from .callbacks import ProgressLogger, check_finite
+from .callbacks import check_finite, run_mean_loss, training_callbacks
 from .encoding import encode_pair
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
-from .resume import remove_checkpoints, train_resumable
+from .resume import train_resumable
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +120,21 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
     if trainer.is_world_process_zero():
         shutil.rmtree(tmp, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(tmp))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(tmp))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-        log.info("saved model to %s", out_dir)
+    try:
+        trainer.save_model(str(tmp))
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(str(tmp))
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            os.replace(tmp, out_dir)
+            log.info("saved model to %s", out_dir)
+    except Exception as e:
+        error = as_disk_full(e, out_dir)  # before the cleanup frees the space
+        if trainer.is_world_process_zero():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if error is e:
+            raise
+        raise error from e
     trainer.accelerator.wait_for_everyone()
 
 
@@ -146,19 +155,23 @@ def train_spin(spin: SpinConfig, pairs: Path, init: Path, out: Path, checkpoints
         args=training_arguments(spin, checkpoints),
         train_dataset=examples,
         data_collator=spin_collator(tokenizer.pad_token_id, spin.packing),
-        callbacks=[ProgressLogger("train")],
+        callbacks=training_callbacks("train"),
         beta=spin.beta,
         loss_type=spin.loss,
     )
     result = train_resumable(trainer, checkpoints)
     history = [h for h in trainer.state.log_history if "loss" in h]
-    final = {"train_loss": result.training_loss, "global_step": result.global_step, "n_pairs": len(examples)}
+    final = {
+        "train_loss": run_mean_loss(trainer.state.log_history),
+        "global_step": result.global_step,
+        "n_pairs": len(examples),
+    }
     if history:
         final.update({k: v for k, v in history[-1].items() if "/" in k or k == "loss"})
     save_trained_model(trainer, tokenizer, out)
     if trainer.is_world_process_zero():
-        write_json(metrics, {"final": final, "log_history": trainer.state.log_history})
-        if not spin.keep_checkpoints:
-            remove_checkpoints(checkpoints)
+        # The iteration's own recipe (spin.per_iteration applied), beside what it did.
+        recipe = {k: v for k, v in dataclasses.asdict(spin).items() if k != "per_iteration"}
+        write_json(metrics, {"final": final, "recipe": recipe, "log_history": trainer.state.log_history})
     log.info("train: final %s", final)
     return final

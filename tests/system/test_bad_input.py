@@ -178,6 +178,34 @@ CASES = [
     config_case("beta_zero", with_key("spin.beta", 0), ["spin.beta"]),
     config_case("iterations_not_0_to_n", with_key("iterations", [0, 2]), ["iterations"]),
     config_case("invalid_yaml", "scale: tiny\nspin: [unclosed\n", ["invalid YAML"]),
+    config_case("configfile_tab_indented", "scale: tiny\nspin:\n\tbeta: 0.1\n", [":3:1:", "not tabs"]),
+    config_case(
+        "configfile_duplicate_key", "scale: tiny\nspin:\n  beta: 0.1\n  beta: 5\n", [":4:", "duplicate key 'beta'"]
+    ),
+    config_case("configfile_not_a_mapping", "- scale\n", ["top level must be a mapping"]),
+    config_case(
+        "tiny_task_the_world_does_not_build",
+        {
+            **micro_config(),
+            "evaluation": {
+                "enabled": True,
+                "leaderboard": {"tasks": {"hellaswag": {"num_fewshot": 0, "metrics": ["acc"]}}},
+            },
+        },
+        ["evaluation.leaderboard.tasks", "'hellaswag'", "tiny_choice"],
+    ),
+    config_case(
+        "task_name_with_shell_characters",
+        with_key("evaluation.leaderboard.tasks", {"a;b": {"num_fewshot": 0, "metrics": ["acc"]}}),
+        ["evaluation.leaderboard.tasks", "not an lm-eval task name"],
+    ),
+    config_case(
+        "accelerate_config_with_a_command",
+        with_key("spin.accelerate_config", "$(touch x)"),
+        ["spin.accelerate_config", "local path"],
+    ),
+    special_case("configfile_missing"),
+    special_case("configfile_is_a_directory"),
     config_case("max_prompt_not_below_max_length", with_key("spin.max_prompt_length", 48), ["spin.max_prompt_length"]),
     jsonl_case("empty_dataset", lambda g: [], ["dataset is empty"]),
     jsonl_case("jsonl_broken_line", lambda g: [json.dumps(g), "{broken"], [":2:", "invalid JSON"]),
@@ -212,7 +240,9 @@ CASES = [
         "reference",
         ["row 1", "field 'real: user turn' is empty"],
     ),  # fmt: skip
-    sft_case("sft_word_outside_the_vocabulary", lambda g: [_with_answer(g, "ba qqqx")], ["row 1", "does not know ('qqqx')"]),
+    sft_case(
+        "sft_word_outside_the_vocabulary", lambda g: [_with_answer(g, "ba qqqx")], ["row 1", "does not know ('qqqx')"]
+    ),
     pairs_case(
         "pairs_missing_generated",
         lambda g: [{k: v for k, v in _pair(g).items() if k != "generated"}],
@@ -237,6 +267,11 @@ CASES = [
 
 
 def special_setup(name, root, good, monkeypatch):
+    if name == "configfile_missing":
+        return ["validate", str(root / "no_such.yaml")], None, ["no_such.yaml", "config file not found"]
+    if name == "configfile_is_a_directory":
+        (root / "a_dir.yaml").mkdir(exist_ok=True)
+        return ["validate", str(root / "a_dir.yaml")], None, ["a_dir.yaml", "is a directory"]
     if name == "invalid_params_json":
         out = root / "x.parquet"
         argv = ["generate", "--params", "{bad", "--model", str(root / "model"), "--prompts", str(root / "good.jsonl")]

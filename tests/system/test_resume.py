@@ -1,7 +1,9 @@
 """Kill the workflow (SIGKILL, whole process group) during an iteration's training, rerun the same
 command (after `--unlock`, as Snakemake asks): finished rules are not re-run, training resumes from its checkpoint, nothing is half-written."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -93,3 +95,73 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
     assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"
+
+
+@pytest.mark.slow
+def test_sigint_to_snakemake_alone_keeps_the_finished_training(tmp_path):
+    """Ctrl-C reaching only the snakemake process (not its jobs): the running training job finishes
+    and saves its model, but Snakemake no longer accepts its outputs. The rerun must not train again:
+    the job's checkpoints stay until the run succeeds, so it resumes at the last step."""
+    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML.replace("[0, 1, 2]", "[0, 1]"))
+    configs = [MICRO, tmp_path / "no_eval.yaml"]
+    with open(tmp_path / "first_run.log", "w") as log:
+        proc = start_snakemake(tmp_path, configs, log)
+        ckpt_dir = tmp_path / "work" / "train" / "iter1"
+        try:
+            reached = wait_for(lambda: any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc)
+            assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
+            os.kill(proc.pid, signal.SIGINT)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    first = (tmp_path / "first_run.log").read_text()
+    assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
+    first_train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    assert "train: final" in first_train_log, "the job was stopped too: this test needs it to finish"
+    state = json.loads(sorted(ckpt_dir.glob("checkpoint-*/trainer_state.json"))[-1].read_text())
+    last_step = state["max_steps"]
+    assert (ckpt_dir / f"checkpoint-{last_step}").is_dir(), first[-3000:]
+
+    unlock = subprocess.run(
+        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
+    )
+    assert unlock.returncode == 0, unlock.stderr
+    rerun = subprocess.run(
+        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    assert f"resuming from checkpoint {ckpt_dir.relative_to(tmp_path)}/checkpoint-{last_step}" in train_log, train_log
+    # Only Trainer's end-of-training summary is logged, at the last step: no step ran again.
+    assert {int(s) for s in re.findall(r"train step (\d+)/", train_log)} <= {last_step}, train_log
+    assert (tmp_path / "models" / "iter1" / "config.json").exists()
+    # The run succeeded: its checkpoints are released.
+    assert not list((tmp_path / "work" / "train").glob("*/checkpoint-*"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_snakemake_says_no_job_failed_and_keeps_the_running_job(tmp_path):
+    """SIGTERM (what a cluster or systemd sends): Snakemake lets the running job finish, keeps it and
+    starts no other. Its own last words were "At least one job did not complete successfully"."""
+    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML.replace("[0, 1, 2]", "[0, 1]"))
+    configs = [MICRO, tmp_path / "no_eval.yaml"]
+    with open(tmp_path / "first_run.log", "w") as log:
+        proc = start_snakemake(tmp_path, configs, log)
+        ckpt_dir = tmp_path / "work" / "train" / "iter1"
+        try:
+            reached = wait_for(lambda: any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc)
+            assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
+            os.kill(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=300) == 1
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    first = (tmp_path / "first_run.log").read_text()
+    assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
+    assert "Will exit after finishing currently running jobs" in first
+    dry = subprocess.run(
+        snakemake_cmd(tmp_path, "-n", configfile=configs), env=workflow_env(), capture_output=True, text=True
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "rule train:" not in dry.stdout and "rule divergence_model:" in dry.stdout, dry.stdout[-3000:]

@@ -8,7 +8,7 @@ import pytest
 from tests.helpers.workflow import MODELS, ROOT, check_no_partial_outputs, declared_outputs, run_snakemake
 
 
-@pytest.mark.parametrize("config", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("config", ["config.yaml", "paper.yaml", "paper-official.yaml"])
 def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
     proc = run_snakemake(tmp_path, "-n", configfile=ROOT / "config" / config, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -20,13 +20,26 @@ def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
         # generation job per iteration and chain (2 shards each)
         assert out.count("rule divergence_model:") == 5 + 4 * 2 + 4 and out.count("rule eval_model:") == 5
         assert out.count("rule generate:") == 4 and "shard1-of-2" in out
-    if config == "paper.yaml":
+    if config.startswith("paper"):
         assert "divergence_model" not in out  # p_data is unknown at paper scale: samples + proxies only
         assert out.count("rule heldout_samples:") == 5 and out.count("rule divergence_proxies:") == 5
         assert out.count("rule generate:") == 4 * 8  # 4 iterations x 8 shards
-        # 5 models x (6 leaderboard tasks + 5 Big-Bench/reasoning tasks + MT-Bench answer + judge)
-        assert out.count("rule eval_leaderboard:") == 30 and out.count("rule eval_bigbench:") == 25
+        # 5 models x (6 leaderboard tasks + 3 BBH CoT tasks + OpenBookQA + MT-Bench answer + judge)
+        assert out.count("rule eval_leaderboard:") == 30 and out.count("rule eval_bigbench:") == 20
         assert out.count("rule mt_bench_answer:") == 5 and out.count("rule mt_bench_judge:") == 5
+        for task in ("bbh_cot_fewshot_causal_judgement", "bbh_cot_fewshot_formal_fallacies", "openbookqa"):
+            assert f"task={task}" in out
+        assert "piqa" not in out
+
+
+def test_released_checkpoints_dry_run_imports_the_models_and_trains_nothing(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", configfile=ROOT / "config" / "paper-released.yaml", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert out.count("rule import_model:") == 5
+    for rule in ("sft", "generate", "reference", "train"):
+        assert f"rule {rule}:" not in out
+    assert out.count("rule eval_leaderboard:") == 30 and "rule tables:" in out
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -36,6 +49,40 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "betta" in proc.stdout + proc.stderr
     assert not (tmp_path / "wd" / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda text: text + "seed: 1\nseed: 2\n", "duplicate key 'seed'"),  # YAML alone: the last one wins
+        (
+            lambda text: text.replace("beta: 0.1", "beta: 0.1\n  learning_rate: 1.0e-4\n  beta: 5.0"),
+            "duplicate key 'beta'",
+        ),
+        (lambda text: text.replace("  beta: 0.1", "  beta: 0.1\n  accelerate_config: a;b"), "spin.accelerate_config"),
+    ],
+    ids=["duplicate_top_level_key", "duplicate_nested_key", "shell_characters_in_a_path"],
+)
+def test_snakemake_gives_the_same_config_errors_as_validate(tmp_path, edit, expected):
+    """What Snakemake's own reading lets through (a repeated key) is caught by ours, with file:line;
+    `spin-repro validate` prints the same line."""
+    from spin_core.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(edit((ROOT / "config" / "micro.yaml").read_text()))
+    proc = run_snakemake(tmp_path / "wd", "-n", configfile=bad, timeout=120)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert expected in out, out[-2000:]
+    assert not (tmp_path / "wd" / "data").exists()
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["validate", str(bad)]) == 2
+    line = err.getvalue().strip().removeprefix("error: ")
+    assert expected in line and line in out, (line, out[-2000:])
 
 
 @pytest.mark.slow
@@ -68,9 +115,13 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
     assert p0["ref_logp_real"].lt(0).all() and p0["ref_logp_generated"].lt(0).all()
     meta = p0["generation"].iloc[0]
     assert meta["model"] == "models/sft" and meta["temperature"] == 1.0 and meta["max_new_tokens"] == 32
+    assert meta["decoding"] == "sample" and meta["prompt_template"] == "chat"  # decoding is recorded
 
     scores = pd.read_csv(tmp_path / "results/eval/scores.csv")
-    assert list(scores.columns) == ["model", "benchmark", "task", "metric", "value", "stderr"]
+    assert list(scores.columns) == ["model", "benchmark", "task", "metric", "value", "stderr", "harness"]
+    average = scores[scores.task == "average"]
+    assert average.stderr.notna().all() and average.stderr.gt(0).all()  # propagated from the tasks
+    assert scores[scores.benchmark != "mt_bench"].harness.str.match(r"lm-eval \d").all()
     assert set(scores["benchmark"]) == {"open_llm_leaderboard", "bigbench", "mt_bench"}
     for model in MODELS:
         part = scores[scores["model"] == model]
@@ -158,6 +209,35 @@ def test_report_renders_figures_in_headless_chromium(micro_run):
 
     pixels = matplotlib.image.imread(micro_run / "report_theory_overlay.png")
     assert pixels.shape[:2] == (1000, 1400) and pixels.std() > 0.05  # not a blank page
+
+
+@pytest.mark.slow
+def test_released_models_are_evaluated_without_training(micro_run, tmp_path):
+    """The released-checkpoints path on CPU: the micro run's own models, given as local folders in
+    `released.models`, are imported and evaluated; nothing is generated or trained, and the same
+    model gives the same exact divergence as in the run that trained it."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "config" / "micro.yaml").read_text())
+    cfg["iterations"] = [0, 1]
+    cfg["released"] = {"models": {m: {"model": str(micro_run / "models" / m)} for m in ("sft", "iter0", "iter1")}}
+    (tmp_path / "released.yaml").write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    proc = run_snakemake(work, configfile=tmp_path / "released.yaml", timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert out.count("rule import_model:") == 3
+    for rule in ("sft:", "generate:", "reference:", "train:", "sft_continued:"):
+        assert f"rule {rule}" not in out
+    assert not (work / "data" / "pairs").exists() and not (work / "results" / "train").exists()
+    ours = pd.read_csv(work / "results/divergence/exact.csv").set_index(["model", "metric"])
+    trained = pd.read_csv(micro_run / "results/divergence/exact.csv").set_index(["model", "metric"])
+    for key in ours.index:
+        assert ours.loc[key, "value"] == trained.loc[key, "value"], key
+    recipe = pd.read_csv(work / "results/tables/recipe.csv")
+    assert list(recipe.iteration) == [0, 1]
+    scores = pd.read_csv(work / "results/eval/scores.csv")
+    assert set(scores.model) == {"sft", "iter0", "iter1"}
 
 
 @pytest.mark.slow

@@ -72,3 +72,26 @@ def test_vllm_backend_missing_is_a_clear_error(tmp_path, world, tiny_model, toke
             GenerateConfig(backend="vllm"), tmp_path / "model", tmp_path / "train.jsonl", tmp_path / "o.parquet", 0
         )
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_prompt_template_and_model_decoding_as_the_official_generate_py(tmp_path, world, tiny_model, tokenizer):
+    """generate.prompt_template fills the text and tokenizes it without special tokens (no chat
+    template, no BOS), and decoding "model" passes no sampling arguments: the model's
+    generation_config decides (the tiny model's sets none: greedy, so equal to temperature 0)."""
+    from spin_core.generate.backends import generation_prompt_ids, sampling_kwargs
+
+    template = GenerateConfig(prompt_template="### Instruction: {prompt}\n\n### Response: ", decoding="model")
+    user = " ".join(world.words[:3])
+    ids = generation_prompt_ids(tokenizer, user, template)
+    expected = tokenizer(f"### Instruction: {user}\n\n### Response: ", add_special_tokens=False)["input_ids"]
+    assert ids == list(expected) and ids != encode_prompt(tokenizer, user)
+    assert sampling_kwargs(template) == {}
+    assert sampling_kwargs(GenerateConfig(temperature=0.0)) == {"do_sample": False}
+    prompts = [encode_prompt(tokenizer, " ".join(world.words[i : i + 2])) for i in range(4)]
+    by_model, _ = hf_generate(tiny_model, tokenizer, prompts, GenerateConfig(decoding="model", max_new_tokens=6), 0)
+    greedy, _ = hf_generate(tiny_model, tokenizer, prompts, GenerateConfig(temperature=0.0, max_new_tokens=6), 1)
+    assert by_model == greedy
+    with pytest.raises(Exception, match="prompt_template"):
+        from spin_core.config import parse_section
+
+        parse_section(GenerateConfig, {"prompt_template": "no placeholder"}, "generate")

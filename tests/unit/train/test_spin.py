@@ -110,7 +110,10 @@ def test_training_starts_at_log2_and_raises_the_margin(tmp_path, model_dir, tiny
     assert final["loss"] < math.log(2)
     for key in ("rewards/real", "rewards/generated", "logps/real", "logps/generated"):
         assert key in final
-    assert (tmp_path / "out" / "config.json").exists() and not (tmp_path / "ckpt").exists()
+    assert (tmp_path / "out" / "config.json").exists()
+    # The checkpoint of the last step stays until the workflow accepts the model (release_checkpoints).
+    assert (tmp_path / "ckpt" / f"checkpoint-{final['global_step']}" / "trainer_state.json").exists()
+    assert final["train_loss"] == pytest.approx(sum(h["loss"] for h in history) / len(history), rel=0.2)
 
 
 def test_nan_loss_stops_with_the_step(tmp_path, model_dir, tiny_model, tokenizer):
@@ -132,8 +135,9 @@ def test_nan_loss_stops_with_the_step(tmp_path, model_dir, tiny_model, tokenizer
 def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, model_dir, tiny_model, tokenizer):
     pairs = tmp_path / "pairs.parquet"
     pairs_frame(tiny_model, tokenizer).to_parquet(pairs)
+    # Logs every 5 steps, checkpoints every 2 (6 steps): the logged windows and the checkpoints do not line up.
     full = train_spin(
-        cfg(keep_checkpoints=True, save_total_limit=None),
+        cfg(keep_checkpoints=True, save_total_limit=None, logging_steps=5),
         pairs,
         model_dir,
         tmp_path / "a",
@@ -149,8 +153,15 @@ def test_resume_from_checkpoint_matches_uninterrupted_run(tmp_path, model_dir, t
     (tmp_path / "ck_b" / "checkpoint-6" / "config.json").write_text("{}")
     shutil.copytree(tmp_path / "ck_a" / "checkpoint-4", tmp_path / "ck_b" / "checkpoint-5")
     (tmp_path / "ck_b" / "checkpoint-5" / "optimizer.pt").write_bytes(b"truncated")
-    resumed = train_spin(cfg(), pairs, model_dir, tmp_path / "b", tmp_path / "ck_b", tmp_path / "b.json")
+    resumed = train_spin(cfg(logging_steps=5), pairs, model_dir, tmp_path / "b", tmp_path / "ck_b", tmp_path / "b.json")
     assert resumed["global_step"] == full["global_step"]
+    # The loss is over the whole run, not only the steps after the resume (Trainer's training_loss).
+    assert resumed["train_loss"] == pytest.approx(full["train_loss"], rel=1e-5)
+    # Resumed at the last step (the job finished but its outputs were rejected): no step runs, and
+    # the loss is still the run's.
+    at_end = train_spin(cfg(logging_steps=5), pairs, model_dir, tmp_path / "c", tmp_path / "ck_a", tmp_path / "c.json")
+    assert at_end["global_step"] == full["global_step"]
+    assert at_end["train_loss"] == pytest.approx(full["train_loss"], rel=1e-6)
     from transformers import AutoModelForCausalLM
 
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "a").state_dict()
@@ -192,3 +203,13 @@ def test_progress_logger_reports_steps_per_second_and_eta(caplog):
     import re
 
     assert re.match(r"train step 20/30 \((5|4\.9\d*) steps/s, ETA 2s\) loss=0.5$", line), line
+
+
+def test_run_mean_loss_weights_each_logged_window_by_its_steps():
+    from spin_core.train.callbacks import run_mean_loss
+
+    # Windows (0, 4], (4, 5], (5, 8]: mean losses 1, 4, 2 -> (4*1 + 1*4 + 3*2) / 8.
+    history = [{"loss": 1.0, "step": 4}, {"learning_rate": 0.1, "step": 4}, {"loss": 4.0, "step": 5}]
+    history += [{"loss": 2.0, "step": 8}, {"train_runtime": 1.0, "step": 8}]
+    assert run_mean_loss(history) == pytest.approx(14 / 8)
+    assert run_mean_loss(list(reversed(history))) == pytest.approx(14 / 8)
