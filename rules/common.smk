@@ -16,6 +16,7 @@ from analysis.report import figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
 from spin_core.config import load_yaml, params_json, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
+from spin_core.train.launch import launcher  # noqa: E402
 from spin_core.train.resume import remove_checkpoints  # noqa: E402
 
 # Validate before any job runs. validate_config reports every schema violation as one short line
@@ -111,10 +112,7 @@ def pair_sources(wildcards):
 
 # ---- SPIN training
 def train_launcher():
-    if CFG.spin.gpus > 1:
-        acc = CFG.spin.accelerate_config or "config/accelerate/deepspeed_zero3.yaml"
-        return f"accelerate launch --config_file {shlex.quote(acc)} --num_processes {CFG.spin.gpus} -m spin_core.cli"
-    return "python -m spin_core.cli"
+    return shlex.join(launcher(CFG.spin, workflow.basedir))
 
 
 # ---- divergence

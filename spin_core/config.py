@@ -412,6 +412,8 @@ class LmEvalFamily:
     batch_size: int | str = 16
     limit: int | None = None
     model_args: str = ""
+    # A folder of extra lm-eval task YAMLs (lm-eval's include_path); the rehearsal's local ARC copy.
+    include_path: str | None = None
     tasks: dict[str, LmEvalTask] = field(default_factory=dict)
 
 

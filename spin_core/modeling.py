@@ -42,10 +42,13 @@ def load_tokenizer(path: str | Path):
     return tok
 
 
-def load_model(path: str | Path, dtype: str = "float32", device: str | None = None):
+def load_model(path: str | Path, dtype: str = "float32", device: str | None = None, place: bool = True):
     """Load (model, tokenizer) from a save_pretrained directory, checking it first; a directory
     that does not load (truncated weights, a config that does not fit them, a tokenizer larger than
-    the model's vocabulary) is a ModelError naming it."""
+    the model's vocabulary) is a ModelError naming it.
+
+    place=False leaves the model where from_pretrained put it, for Trainer to place on each rank's
+    own device (and, under DeepSpeed ZeRO-3 init, partitioned as it loads)."""
     from transformers import AutoModelForCausalLM
 
     path = check_model_dir(path)
@@ -55,12 +58,15 @@ def load_model(path: str | Path, dtype: str = "float32", device: str | None = No
     except Exception as e:  # safetensors, torch and transformers raise many types for a broken file
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ModelError(f"{path}: the model does not load ({type(e).__name__}: {reason[:300]})") from None
-    vocab = model.get_input_embeddings().weight.shape[0]
+    # From the config: under ZeRO-3 a partitioned embedding's weight has shape (0,).
+    vocab = model.config.get_text_config().vocab_size
     if len(tok) > vocab:
         raise ModelError(
             f"{path}: the tokenizer has {len(tok)} tokens but the model's vocabulary only {vocab} "
             "(a tokenizer and a model that do not belong together)"
         )
+    if not place:
+        return model, tok
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device), tok
 

@@ -74,6 +74,8 @@ def tasks(tmp_path_factory, world):
 # whichever is free, so both finish about together.
 LONG_FIRST = (
     "tests/system/test_workflow_e2e.py",
+    "tests/test_distributed.py",
+    "tests/system/test_rehearsal.py",
     "tests/system/test_slurm.py",
     "tests/system/test_resume.py",
     "tests/system/test_kill_stages.py",

@@ -136,7 +136,7 @@ def evaluate_task(
         dtype=family.dtype,
         batch_size=family.batch_size,
         limit=family.limit,
-        include_path=str(include_path) if include_path else None,
+        include_path=str(include_path or family.include_path or "") or None,
         results_json=out_json,
         extra_model_args=family.model_args,
     )

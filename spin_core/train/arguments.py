@@ -22,6 +22,8 @@ FIXED = dict(
     logging_strategy="steps",
     disable_tqdm=True,
     dataloader_num_workers=0,
+    # Every parameter takes part in every step: DDP need not search the graph for unused ones.
+    ddp_find_unused_parameters=False,
 )
 
 

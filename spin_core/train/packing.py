@@ -13,6 +13,7 @@ attention) unchanged; flash-attention-2 takes no such mask (set spin.packing: fa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -166,17 +167,38 @@ def head_logps(model, hidden: torch.Tensor, target_ids: torch.Tensor, suppress_i
     vocab) float32 tensors for its whole batch: that, not the layers, dominates memory at 7B.
     """
     head = extract_model_from_parallel(model).get_output_embeddings()
-    chunk = max(1, HEAD_CHUNK_ELEMENTS // head.weight.shape[0])
-    recompute = len(hidden) > chunk and torch.is_grad_enabled()
+    # The vocabulary from the module, not the weight: under ZeRO-3 a partitioned weight has shape (0,).
+    vocab = getattr(head, "out_features", None) or model.config.get_text_config().vocab_size
+    chunk = max(1, head_chunk_elements() // vocab)
+    n_chunks = same_on_every_rank(-(-len(hidden) // chunk), head)
+    recompute = n_chunks > 1 and torch.is_grad_enabled()
 
     def score(h, t):
         return label_logps(head(h.to(head.weight.dtype)), t, suppress_ids)
 
     pieces = []
-    for s in range(0, len(hidden), chunk):
-        h, t = hidden[s : s + chunk], target_ids[s : s + chunk]
+    # tensor_split: exactly n_chunks pieces (some empty on a rank with fewer tokens).
+    for h, t in zip(torch.tensor_split(hidden, n_chunks), torch.tensor_split(target_ids, n_chunks)):
         pieces.append(checkpoint(score, h, t, use_reentrant=False) if recompute else score(h, t))
     return torch.cat(pieces)
+
+
+def head_chunk_elements() -> int:
+    """Logits per head chunk; SPIN_HEAD_CHUNK_ELEMENTS lowers it (tests run the chunked path small)."""
+    return int(os.environ.get("SPIN_HEAD_CHUNK_ELEMENTS", HEAD_CHUNK_ELEMENTS))
+
+
+def same_on_every_rank(n_chunks: int, head) -> int:
+    """The largest chunk count of all ranks when the head's weight is ZeRO-3-partitioned.
+
+    Each call of a partitioned module (and each recomputation in the backward) is an all-gather that
+    every rank must join: ranks with different token counts would make different numbers of calls
+    and hang. So every rank makes as many calls as the rank with the most chunks."""
+    if not hasattr(head.weight, "ds_id") or not torch.distributed.is_initialized():
+        return max(1, n_chunks)
+    count = torch.tensor([max(1, n_chunks)], device=head.weight.device)
+    torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX)
+    return int(count.item())
 
 
 def packed_logps(model, batch: dict, suppress_ids: Sequence[int] | None) -> torch.Tensor:

@@ -27,10 +27,24 @@ def complete_checkpoints(checkpoint_dir: str | Path) -> list[Path]:
     found = []
     for path in checkpoint_dir.glob("checkpoint-*"):
         step = path.name.removeprefix("checkpoint-")
-        has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
-        if step.isdigit() and has_weights and all((path / f).exists() for f in CHECKPOINT_FILES):
+        if step.isdigit() and (_trainer_checkpoint(path) or _deepspeed_checkpoint(path)):
             found.append((int(step), path))
     return [p for _, p in sorted(found, reverse=True)]
+
+
+def _trainer_checkpoint(path: Path) -> bool:
+    has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
+    return has_weights and all((path / f).exists() for f in CHECKPOINT_FILES)
+
+
+def _deepspeed_checkpoint(path: Path) -> bool:
+    """DeepSpeed saves its own state: a `latest` file naming a global_stepN/ folder of optimizer and
+    model shards (no optimizer.pt), beside Trainer's trainer_state.json and scheduler."""
+    latest = path / "latest"
+    if not latest.is_file() or not (path / "trainer_state.json").exists():
+        return False
+    tag = path / latest.read_text().strip()
+    return tag.is_dir() and any(tag.glob("*optim_states.pt")) and any(tag.glob("*model_states.pt"))
 
 
 def train_resumable(trainer, checkpoint_dir: str | Path):

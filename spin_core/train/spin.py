@@ -105,9 +105,14 @@ class SPINTrainer(Trainer):
         return (loss, {"logps": logps}) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):
-        for k, v in self._metrics.items():
-            if v:
-                logs[k] = sum(v) / len(v)
+        keys = sorted(k for k, v in self._metrics.items() if v)
+        if keys:
+            # Each rank saw its own pairs: average the ranks' means (equal per-device batches), as
+            # Trainer does for the loss; every rank logs at the same steps, so all join this reduce.
+            means = torch.tensor([sum(self._metrics[k]) / len(self._metrics[k]) for k in keys], dtype=torch.float64)
+            if self.accelerator.num_processes > 1:
+                means = self.accelerator.reduce(means.to(self.accelerator.device), reduction="mean").cpu()
+            logs.update({k: float(v) for k, v in zip(keys, means)})
         self._metrics.clear()
         super().log(logs, *args, **kwargs)
 
@@ -141,8 +146,12 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
 def train_spin(spin: SpinConfig, pairs: Path, init: Path, out: Path, checkpoints: Path, metrics: Path) -> dict:
     """One SPIN iteration: start from the previous iterate (init) and train on the scored pairs."""
     rows = load_pairs(pairs)
+    # TrainingArguments first: it sets each rank's device and, under DeepSpeed ZeRO-3 with
+    # zero3_init_flag, makes from_pretrained partition the weights as they load instead of every rank
+    # holding the whole model. Trainer then places the model (place=False).
+    args = training_arguments(spin, checkpoints)
     # fp32 master weights; with bf16 on a GPU, Trainer runs the forward under autocast.
-    model, tokenizer = load_model(init, dtype="float32")
+    model, tokenizer = load_model(init, dtype="float32", place=False)
     if spin.packing:
         check_packing_supported(model)
     examples = encode_pairs_for_training(rows, tokenizer, spin, str(pairs))
@@ -152,7 +161,7 @@ def train_spin(spin: SpinConfig, pairs: Path, init: Path, out: Path, checkpoints
     )  # fmt: skip
     trainer = SPINTrainer(
         model=model,
-        args=training_arguments(spin, checkpoints),
+        args=args,
         train_dataset=examples,
         data_collator=spin_collator(tokenizer.pad_token_id, spin.packing),
         callbacks=training_callbacks("train"),
