@@ -101,3 +101,23 @@ def classify_trajectory(values, half_widths, tol: float | None = None) -> str:
         tail = steps[len(steps) // 2 :]
         return "plateau" if all(s == 0 for s in tail) else "monotone"
     return "flat"
+
+
+# Trajectory labels in which the divergence falls: what a contracting step (0 < s < 2) predicts.
+FALLING = ("monotone", "plateau")
+
+
+def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per map cell, the median realised step over its iterations, the label it predicts
+    ("contracts" when 0 < s < 2) and whether that agrees with the observed trajectory label
+    (contracts <=> the divergence falls: monotone or plateau)."""
+    from spin_core.divergence.stability import predicted_label
+
+    if "realised_step" not in cells:
+        cells = cells.assign(realised_step=np.nan)
+    median = cells.groupby("cell")["realised_step"].median()
+    cells = cells.assign(median_step=cells["cell"].map(median))
+    cells["predicted_cell"] = cells["median_step"].map(predicted_label)
+    falls = cells["label"].isin(FALLING)
+    cells["agrees"] = ((cells["predicted_cell"] == "contracts") == falls) & (cells["predicted_cell"] != "unknown")
+    return cells

@@ -161,8 +161,13 @@ def gather_map(inputs: list[Path], out: Path, heatmap: Path, curves: Path) -> No
             )
         )
     cells = pd.concat(labelled, ignore_index=True)
+    cells = convergence.with_step_prediction(cells)
     write_table(out, cells)
-    summary = cells.drop_duplicates("cell")[["cell", "beta", "learning_rate", "epochs", "label", "final_change"]]
-    write_text(Path(out).with_suffix(".md"), claims.to_markdown(summary))
+    summary = cells.drop_duplicates("cell")[
+        ["cell", "beta", "learning_rate", "epochs", "label", "final_change", "median_step", "predicted_cell", "agrees"]
+    ]
+    known = summary[summary.predicted_cell != "unknown"]
+    note = f"\nThe realised step predicts the label in {int(known.agrees.sum())} of {len(known)} cells.\n"
+    write_text(Path(out).with_suffix(".md"), claims.to_markdown(summary) + note)
     figures.convergence_map(cells, heatmap, curves)
     log.info("convergence map: %s", summary.to_dict("records"))

@@ -18,6 +18,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import names
@@ -30,6 +31,7 @@ from ..train.resume import remove_checkpoints
 from ..train.spin import train_spin
 from .exact import exact_divergence
 from .samples import sample_heldout
+from .stability import predicted_label, realised_step
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,25 @@ def _measure(work: Path, model: Path, label: str, world: Path, test: Path, div, 
     samples = work / f"samples_{label}.parquet"
     if not samples.exists():
         write_table(samples, sample_heldout(div, generate, model, test))
-    df = exact_divergence(div, model, world, samples, label)
+    df = exact_divergence(div, model, world, samples, label, forward_out=work / f"forward_{label}.parquet")
     write_table(out, df)
     return df
+
+
+def cell_steps(work: Path, labels: list[str]) -> dict[str, float]:
+    """The realised step (divergence/stability.py) that made each iterate from the one before, on the
+    forward-KL responses both were scored on; NaN where a model's per-response file is missing."""
+    steps = {}
+    for prev, cur in zip(labels, labels[1:]):
+        a, b = work / f"forward_{prev}.parquet", work / f"forward_{cur}.parquet"
+        if not (a.exists() and b.exists()):
+            steps[cur] = float("nan")
+            continue
+        before, after = pd.read_parquet(a), pd.read_parquet(b)
+        if not np.allclose(before.logp_data, after.logp_data):  # not the same responses
+            raise RuntimeError(f"{work}: {prev} and {cur} were scored on different responses")
+        steps[cur] = realised_step(after.logp_model, before.logp_model, after.logp_data, after.prompt)
+    return steps
 
 
 def run_cell(
@@ -145,6 +163,10 @@ def run_cell(
         frames.append(_measure(work, model, names.model_name(t), world, test, div, generate))
         previous = model
     df = pd.concat(frames, ignore_index=True)
+    labels = [names.SFT] + [names.model_name(t) for t in range(sweep.iterations)]
+    steps = cell_steps(work, labels)
+    df["realised_step"] = df["model"].map(steps)  # NaN for the SFT model: no step made it
+    df["predicted"] = df["realised_step"].map(predicted_label)
     settings = {"cell": name, "beta": beta, "learning_rate": learning_rate, "epochs": epochs}
     for i, (column, value) in enumerate(settings.items()):
         df.insert(i, column, value)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..config import DivergenceConfig
 from ..errors import DataError
+from ..io import write_table
 from ..modeling import load_model
 from ..train.encoding import encode_prompt
 from ..train.logprobs import response_logps
@@ -46,11 +47,15 @@ def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> t
         raise DataError(f"a sampled response holds token id {e.args[0]}, outside the world's alphabet") from None
 
 
-def exact_divergence(divergence: DivergenceConfig, model: Path, world: Path, samples: Path, name: str) -> pd.DataFrame:
+def exact_divergence(
+    divergence: DivergenceConfig, model: Path, world: Path, samples: Path, name: str, forward_out: Path | None = None
+) -> pd.DataFrame:
     """Exact forward and reverse KL of one model to p_data on the held-out prompts (tiny world).
 
     The reverse-KL responses are the model's held-out samples (divergence/samples.py, shared with the
-    proxies); the forward-KL responses are drawn from the world here. Tidy rows, one per metric.
+    proxies); the forward-KL responses are drawn from the world here, with divergence.seed, so every
+    model is scored on the same ones. Tidy rows, one per metric; forward_out, if given, gets the
+    per-response log p_data and log p_model of the forward-KL responses (the realised step uses them).
     """
     tiny = TinyWorld.load(world)
     policy, tok = load_model(model)
@@ -68,7 +73,13 @@ def exact_divergence(divergence: DivergenceConfig, model: Path, world: Path, sam
     ys, complete = tiny.sample_responses(prompt_words, rng, divergence.max_new_tokens)
     token_of = {i: tok.convert_tokens_to_ids(w) for i, w in enumerate(tiny.words)}
     data_ids = [[token_of[int(w)] for w in y] + ([tok.eos_token_id] if c else []) for y, c in zip(ys, complete)]
-    forward = tiny.log_prob(prompt_words, ys, complete) - logp_policy(data_ids, "forward KL")
+    logp_data, logp_model = tiny.log_prob(prompt_words, ys, complete), logp_policy(data_ids, "forward KL")
+    forward = logp_data - logp_model
+    if forward_out is not None:
+        prompt_index = np.repeat(np.arange(n_prompts), k)
+        write_table(
+            forward_out, pd.DataFrame({"prompt": prompt_index, "logp_data": logp_data, "logp_model": logp_model})
+        )
 
     # Reverse KL: responses from the model, scored by both.
     outs = [[int(t) for t in r["response_ids"]] for r in rows]

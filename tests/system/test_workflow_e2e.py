@@ -247,6 +247,11 @@ def test_convergence_map_target(micro_run):
     cells = pd.read_csv(micro_run / "results/convergence_map/map.csv")
     assert set(cells["iteration"]) == {-1, 0, 1}  # the SFT start + the micro map's 2 iterations
     assert cells["label"].iloc[0] in {"monotone", "plateau", "flat", "oscillate", "diverge"}
+    # The realised step that made each iterate (none for the SFT start), and what it predicts.
+    steps = cells[cells.iteration >= 0]["realised_step"]
+    assert steps.notna().all() and cells[cells.iteration == -1]["realised_step"].isna().all()
+    assert set(cells["predicted_cell"]) <= {"contracts", "does not contract"}
+    assert "realised step predicts the label in" in (micro_run / "results/convergence_map/map.md").read_text()
     assert (micro_run / "results/figures/convergence_map.png").stat().st_size > 10_000
     # once run, the default target includes the map (so the report shows it); nothing else re-runs
     proc = run_snakemake(micro_run, "-n", timeout=120)
