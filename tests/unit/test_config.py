@@ -87,3 +87,18 @@ def test_cli_validate_prints_error_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "spin.beta" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tiny_paper_schedule_overlay_applies_the_papers_ratios():
+    """config/tiny-paper-schedule.yaml on config.yaml: lr x1, x1, x0.2, x0.2; beta 5.0 at iteration 3."""
+    from snakemake.utils import update_config
+
+    from spin_core.config import validate_config
+
+    cfg = load_yaml(ROOT / "config" / "config.yaml")
+    update_config(cfg, load_yaml(ROOT / "config" / "tiny-paper-schedule.yaml"))
+    spin = validate_config(cfg, "merged").spin
+    base = spin.learning_rate
+    lrs = [spin.for_iteration(t).learning_rate / base for t in range(4)]
+    assert lrs == pytest.approx([1, 1, 0.2, 0.2])
+    assert [spin.for_iteration(t).beta for t in range(4)] == [0.1, 0.1, 0.1, 5.0]
