@@ -4,6 +4,7 @@
 import dataclasses
 import os
 import shlex
+import signal
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -212,6 +213,21 @@ def release_finished_checkpoints():
             remove_checkpoints(checkpoints)
 
 
+INTERRUPTED = []
+
+
+def _record_interrupt(signum, frame):
+    """Python's own Ctrl-C behaviour (KeyboardInterrupt), noting that the stop was asked for."""
+    INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+try:
+    signal.signal(signal.SIGINT, _record_interrupt)
+except ValueError:  # not the main thread (Snakemake driven from another program): keep its handler
+    pass
+
+
 def report_stop():
     """Snakemake ends every unfinished run with "At least one job did not complete successfully", also
     when none failed: on SIGTERM it lets the running jobs finish, keeps their outputs and starts no
@@ -222,6 +238,11 @@ def report_stop():
         for job in failed:
             print(f"  {job.rule.name} {dict(job.wildcards)} -> {' '.join(job.log) or '(no log)'}", file=sys.stderr)
         return  # Snakemake's own error follows, and is true
+    # A stop on request: SIGTERM is recorded by Snakemake's scheduler (no public API), Ctrl-C by
+    # _record_interrupt. Any other failure without a failed job (an executor error, say) keeps
+    # Snakemake's own message.
+    if not (getattr(workflow.scheduler, "_user_kill", None) or INTERRUPTED):
+        return
     print(
         "\nspin-repro stopped on request (SIGTERM or Ctrl-C) before finishing; no job failed. Jobs that"
         " Snakemake saw finish are kept; jobs stopped or still running at the stop are redone, training"
