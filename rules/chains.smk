@@ -43,6 +43,7 @@ use rule train as train_chain with:
         cfg=spin_params,
         launcher=train_launcher(),
         checkpoints=names.train_checkpoints(names.model_name("{t}", "{chain}")),
+        release=lambda w: names.train_checkpoints(names.previous_model(names.model_name(w.t, w.chain))),
     log:
         "logs/train/{chain}/iter{t}.log",
     benchmark:

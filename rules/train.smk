@@ -1,6 +1,8 @@
 # Stage 5: one SPIN iteration. Starts from the previous model, trains on the scored pairs.
 # With spin.gpus > 1 it runs under `accelerate launch` (DeepSpeed ZeRO-3 at paper scale).
-# Checkpoints go to work/train/iter{t}/ (not a declared output), so a killed job resumes from them.
+# Checkpoints go to work/train/iter{t}/ (not a declared output), so a killed job resumes from them;
+# they stay until the next iteration starts (its input, this model, is then accepted) or the run
+# succeeds (onsuccess), so a job Snakemake rejected after it finished resumes at its last step.
 
 
 rule train:
@@ -14,6 +16,7 @@ rule train:
         cfg=spin_params,
         launcher=train_launcher(),
         checkpoints=names.train_checkpoints(names.model_name("{t}")),
+        release=lambda w: names.train_checkpoints(names.previous_model(names.model_name(w.t))),
     log:
         "logs/train/iter{t}.log",
     benchmark:
@@ -29,4 +32,5 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {params.launcher} train --params {params.cfg:q}"
         " --pairs {input.pairs:q} --init {input.init:q} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"
+        " --checkpoints {params.checkpoints:q} --release-checkpoints {params.release:q}"
+        " --metrics {output.metrics:q} 2>&1 | tee {log:q}"

@@ -24,7 +24,7 @@ from .encoding import encode_pair
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
-from .resume import train_resumable
+from .resume import remove_checkpoints, train_resumable
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,22 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def train_spin(spin: SpinConfig, pairs: Path, init: Path, out: Path, checkpoints: Path, metrics: Path) -> dict:
-    """One SPIN iteration: start from the previous iterate (init) and train on the scored pairs."""
+def train_spin(
+    spin: SpinConfig,
+    pairs: Path,
+    init: Path,
+    out: Path,
+    checkpoints: Path,
+    metrics: Path,
+    release_checkpoints: Path | None = None,
+) -> dict:
+    """One SPIN iteration: start from the previous iterate (init) and train on the scored pairs.
+
+    release_checkpoints: the checkpoints of the job that made `init`. The workflow passes them: its
+    model is an accepted input now, so they are not needed, and at 7B each iteration's last
+    checkpoint (weights and optimizer state) is tens of GB."""
+    if release_checkpoints and os.environ.get("RANK", "0") == "0":
+        remove_checkpoints(release_checkpoints)
     rows = load_pairs(pairs)
     # TrainingArguments first: it sets each rank's device and, under DeepSpeed ZeRO-3 with
     # zero3_init_flag, makes from_pretrained partition the weights as they load instead of every rank

@@ -213,3 +213,17 @@ def test_run_mean_loss_weights_each_logged_window_by_its_steps():
     history += [{"loss": 2.0, "step": 8}, {"train_runtime": 1.0, "step": 8}]
     assert run_mean_loss(history) == pytest.approx(14 / 8)
     assert run_mean_loss(list(reversed(history))) == pytest.approx(14 / 8)
+
+
+def test_the_previous_iterations_checkpoints_are_released_when_the_next_one_starts(
+    tmp_path, model_dir, tiny_model, tokenizer
+):
+    pairs = tmp_path / "pairs.parquet"
+    pairs_frame(tiny_model, tokenizer).to_parquet(pairs)
+    previous = tmp_path / "previous_ckpt" / "checkpoint-6"
+    previous.mkdir(parents=True)
+    (previous / "optimizer.pt").write_bytes(b"x")
+    train_spin(
+        cfg(), pairs, model_dir, tmp_path / "out", tmp_path / "ckpt", tmp_path / "m.json", tmp_path / "previous_ckpt"
+    )
+    assert not (tmp_path / "previous_ckpt").exists() and (tmp_path / "ckpt").is_dir()
