@@ -36,7 +36,7 @@ BASE = dict(
     keep_checkpoints=True,
 )
 CONFIGS = {"ddp": "config/accelerate/cpu_ddp.yaml", "zero3": "config/accelerate/cpu_zero3.yaml"}
-TIMEOUT = 300  # a deadlock (ranks making different numbers of collective calls) fails here
+TIMEOUT = 480  # a deadlock (ranks making different numbers of collective calls) fails here
 
 
 def deepspeed_or_skip():
