@@ -100,7 +100,12 @@ def benchmark_table(scores: pd.DataFrame | None, paper: dict, scale: str, primar
     """Per paper table, benchmark and task: the paper's value vs ours per model, each with its delta
     from the SFT model, and our stderr. Paper values: every table of the paper, and the model cards'
     leaderboard values (a different harness run, labelled as such)."""
-    df = benchmark_long(scores, paper, scale, primary).dropna(subset=["value"])
+    return wide_table(benchmark_long(scores, paper, scale, primary))
+
+
+def wide_table(long: pd.DataFrame) -> pd.DataFrame:
+    """benchmark_long's rows, one row per table/benchmark/task/source and a column per model."""
+    df = long.dropna(subset=["value"])
     df = df.drop_duplicates(["table", "benchmark", "task", "model", "source"])
     keys = [PAPER_TABLE, "benchmark", "task", "source"]
     wide = df.pivot_table(index=keys, columns="model", values="value", aggfunc="first")

@@ -103,9 +103,9 @@ def write_tables(
         for family in names.EVAL_FAMILIES
         for task, spec in getattr(evaluation, family).tasks.items()
     }
-    table = claims.benchmark_table(scores_df, paper_results, scale, primary)
-    _write_both(table, out_dir, "benchmarks_paper_vs_ours")
-    _write_both(claims.benchmark_long(scores_df, paper_results, scale, primary), out_dir, "benchmarks_long")
+    long = claims.benchmark_long(scores_df, paper_results, scale, primary)
+    _write_both(claims.wide_table(long), out_dir, "benchmarks_paper_vs_ours")
+    _write_both(long, out_dir, "benchmarks_long")
     _write_both(recipe_table(recipe, spin, generate, iterations), out_dir, "recipe")
     models = names.main_models(iterations)
     verdicts = claims.claims_table(scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta)

@@ -96,14 +96,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     tmp = _tmp_sibling(target, suffix=target.suffix)
     try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException as e:
-        error = as_disk_full(e, target)
+        with disk_full_named(target):  # inside the cleanup: it must look before the space is freed
+            yield tmp
+            os.replace(tmp, target)
+    except BaseException:
         tmp.unlink(missing_ok=True)
-        if error is e:
-            raise
-        raise error from e
+        raise
 
 
 @contextlib.contextmanager
@@ -115,16 +113,14 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as os.mkdir would have made it
     try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException as e:
-        error = as_disk_full(e, target)
+        with disk_full_named(target):  # inside the cleanup: it must look before the space is freed
+            yield tmp
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if error is e:
-            raise
-        raise error from e
+        raise
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

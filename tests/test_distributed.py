@@ -13,28 +13,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from spin_core.config import SpinConfig
+from spin_core.config import SpinConfig, params_json
 from spin_core.modeling import save_model
 from spin_core.train.launch import launcher
 from tests.helpers.workflow import ROOT
-from tests.unit.train.test_spin import pairs_frame
+from tests.unit.train.test_spin import cfg, pairs_frame
 
 pytestmark = pytest.mark.slow
 
-# 32 pairs, 2 epochs: 8 steps of a global batch of 8 (one process x 8, or 2 processes x 4).
-BASE = dict(
-    beta=0.1,
-    learning_rate=1e-3,
-    optim="adamw_torch",
-    num_train_epochs=2,
-    max_length=64,
-    max_prompt_length=16,
-    logging_steps=1,
-    save_steps=2,
-    save_total_limit=None,
-    warmup_ratio=0.0,
-    keep_checkpoints=True,
-)
+# test_spin's recipe (32 pairs, 2 epochs: 8 steps of a global batch of 8, one process x 8 or 2 x 4),
+# every checkpoint kept.
+KEEP_ALL = dict(save_total_limit=None, keep_checkpoints=True)
 CONFIGS = {"ddp": "config/accelerate/cpu_ddp.yaml", "zero3": "config/accelerate/cpu_zero3.yaml"}
 TIMEOUT = 480  # a deadlock (ranks making different numbers of collective calls) fails here
 
@@ -66,7 +55,7 @@ def inputs(tmp_path_factory, tokenizer, tiny_arch):
 
 def train(root: Path, name: str, spin: SpinConfig, env_extra: dict | None = None) -> dict:
     """The train command under spin's launcher; returns metrics.json, with the run's log on failure."""
-    argv = launcher(spin) + ["train", "--params", json.dumps({"spin": {**BASE, **spin_overrides(spin)}})]
+    argv = launcher(spin) + ["train", "--params", params_json(spin=spin)]
     argv += ["--pairs", str(root / "pairs.parquet"), "--init", str(root / "init"), "--out", str(root / name)]
     argv += ["--checkpoints", str(root / f"{name}_ckpt"), "--metrics", str(root / f"{name}.json")]
     bin_dir = str(Path(sys.executable).parent)
@@ -82,17 +71,9 @@ def train(root: Path, name: str, spin: SpinConfig, env_extra: dict | None = None
     return json.loads((root / f"{name}.json").read_text())
 
 
-def spin_overrides(spin: SpinConfig) -> dict:
-    keys = ("packing", "gradient_checkpointing", "per_device_train_batch_size", "gpus", "accelerate_config")
-    return {k: getattr(spin, k) for k in keys}
-
-
 def config(processes: int, engine: str = "ddp", **kw) -> SpinConfig:
-    per_device = 8 // processes
     acc = CONFIGS[engine] if processes > 1 else None
-    return SpinConfig(
-        **{**BASE, **kw, "gpus": processes, "per_device_train_batch_size": per_device, "accelerate_config": acc}
-    )
+    return cfg(**KEEP_ALL, **kw, gpus=processes, per_device_train_batch_size=8 // processes, accelerate_config=acc)
 
 
 def steps(metrics: dict) -> list[dict]:

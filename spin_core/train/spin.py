@@ -16,7 +16,7 @@ from transformers import Trainer
 from ..config import SpinConfig
 from ..data import load_pairs
 from ..errors import DataError
-from ..io import as_disk_full, write_json
+from ..io import disk_full_named, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
@@ -126,20 +126,18 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     try:
-        trainer.save_model(str(tmp))
-        if trainer.is_world_process_zero():
-            tokenizer.save_pretrained(str(tmp))
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-            log.info("saved model to %s", out_dir)
-    except Exception as e:
-        error = as_disk_full(e, out_dir)  # before the cleanup frees the space
+        with disk_full_named(out_dir):  # inside the cleanup: it must look before the space is freed
+            trainer.save_model(str(tmp))
+            if trainer.is_world_process_zero():
+                tokenizer.save_pretrained(str(tmp))
+                if out_dir.exists():
+                    shutil.rmtree(out_dir)
+                os.replace(tmp, out_dir)
+                log.info("saved model to %s", out_dir)
+    except Exception:
         if trainer.is_world_process_zero():
             shutil.rmtree(tmp, ignore_errors=True)
-        if error is e:
-            raise
-        raise error from e
+        raise
     trainer.accelerator.wait_for_everyone()
 
 

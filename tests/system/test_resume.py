@@ -43,6 +43,38 @@ def wait_for(predicate, timeout: float, proc) -> bool:
     return False
 
 
+def unlock_and_rerun(tmp_path, configs) -> subprocess.CompletedProcess:
+    """What Snakemake asks after a stop: `--unlock`, then the same command again (which must succeed)."""
+    unlock = subprocess.run(
+        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
+    )
+    assert unlock.returncode == 0, unlock.stderr
+    rerun = subprocess.run(
+        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    return rerun
+
+
+def signal_snakemake_during_training(tmp_path, sig):
+    """Two iterations; `sig` to the snakemake process alone once iteration 1's training has saved a
+    checkpoint. Returns (config files, iteration 1's checkpoint folder, exit code, the run's log)."""
+    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML.replace("[0, 1, 2]", "[0, 1]"))
+    configs = [MICRO, tmp_path / "no_eval.yaml"]
+    ckpt_dir = tmp_path / "work" / "train" / "iter1"
+    with open(tmp_path / "first_run.log", "w") as log:
+        proc = start_snakemake(tmp_path, configs, log)
+        try:
+            reached = wait_for(lambda: any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc)
+            assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
+            os.kill(proc.pid, sig)
+            returncode = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return configs, ckpt_dir, returncode, (tmp_path / "first_run.log").read_text()
+
+
 @pytest.mark.slow
 def test_kill_during_training_then_rerun_resumes(tmp_path):
     (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML)
@@ -78,14 +110,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
 
     # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.
-    unlock = subprocess.run(
-        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
-    )
-    assert unlock.returncode == 0, unlock.stderr
-    rerun = subprocess.run(
-        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
-    )
-    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    rerun = unlock_and_rerun(tmp_path, configs)
     out = rerun.stdout + rerun.stderr
     for rel, mtime in before.items():
         assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
@@ -102,20 +127,7 @@ def test_sigint_to_snakemake_alone_keeps_the_finished_training(tmp_path):
     """Ctrl-C reaching only the snakemake process (not its jobs): the running training job finishes
     and saves its model, but Snakemake no longer accepts its outputs. The rerun must not train again:
     the job's checkpoints stay until the run succeeds, so it resumes at the last step."""
-    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML.replace("[0, 1, 2]", "[0, 1]"))
-    configs = [MICRO, tmp_path / "no_eval.yaml"]
-    with open(tmp_path / "first_run.log", "w") as log:
-        proc = start_snakemake(tmp_path, configs, log)
-        ckpt_dir = tmp_path / "work" / "train" / "iter1"
-        try:
-            reached = wait_for(lambda: any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc)
-            assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
-            os.kill(proc.pid, signal.SIGINT)
-            proc.wait(timeout=300)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-    first = (tmp_path / "first_run.log").read_text()
+    configs, ckpt_dir, _, first = signal_snakemake_during_training(tmp_path, signal.SIGINT)
     assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
     first_train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
     assert "train: final" in first_train_log, "the job was stopped too: this test needs it to finish"
@@ -123,14 +135,7 @@ def test_sigint_to_snakemake_alone_keeps_the_finished_training(tmp_path):
     last_step = state["max_steps"]
     assert (ckpt_dir / f"checkpoint-{last_step}").is_dir(), first[-3000:]
 
-    unlock = subprocess.run(
-        snakemake_cmd(tmp_path, "--unlock", configfile=configs), env=workflow_env(), capture_output=True, text=True
-    )
-    assert unlock.returncode == 0, unlock.stderr
-    rerun = subprocess.run(
-        snakemake_cmd(tmp_path, configfile=configs), env=workflow_env(), capture_output=True, text=True, timeout=600
-    )
-    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-5000:]
+    unlock_and_rerun(tmp_path, configs)
     train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
     assert f"resuming from checkpoint {ckpt_dir.relative_to(tmp_path)}/checkpoint-{last_step}" in train_log, train_log
     # Only Trainer's end-of-training summary is logged, at the last step: no step ran again.
@@ -144,20 +149,8 @@ def test_sigint_to_snakemake_alone_keeps_the_finished_training(tmp_path):
 def test_sigterm_to_snakemake_says_no_job_failed_and_keeps_the_running_job(tmp_path):
     """SIGTERM (what a cluster or systemd sends): Snakemake lets the running job finish, keeps it and
     starts no other. Its own last words were "At least one job did not complete successfully"."""
-    (tmp_path / "no_eval.yaml").write_text(NO_EVAL_YAML.replace("[0, 1, 2]", "[0, 1]"))
-    configs = [MICRO, tmp_path / "no_eval.yaml"]
-    with open(tmp_path / "first_run.log", "w") as log:
-        proc = start_snakemake(tmp_path, configs, log)
-        ckpt_dir = tmp_path / "work" / "train" / "iter1"
-        try:
-            reached = wait_for(lambda: any(ckpt_dir.glob("checkpoint-*/trainer_state.json")), timeout=400, proc=proc)
-            assert reached, (tmp_path / "first_run.log").read_text()[-3000:]
-            os.kill(proc.pid, signal.SIGTERM)
-            assert proc.wait(timeout=300) == 1
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-    first = (tmp_path / "first_run.log").read_text()
+    configs, _, returncode, first = signal_snakemake_during_training(tmp_path, signal.SIGTERM)
+    assert returncode == 1
     assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
     assert "Will exit after finishing currently running jobs" in first
     dry = subprocess.run(
