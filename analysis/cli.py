@@ -1,4 +1,4 @@
-"""Report stage: `python -m analysis.cli tables|figures|map ...` (rules/report.smk calls these).
+"""Report stage: `python -m analysis.cli tables|figures|map|recipes ...` (rules/report.smk calls these).
 The command lines are generated from the functions' signatures, as spin_core.cli's are."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ COMMANDS = {
     "tables": Command("analysis.report:write_tables"),
     "figures": Command("analysis.report:write_figures"),
     "map": Command("analysis.report:gather_map"),
+    "recipes": Command("analysis.report:gather_recipes"),
 }
 
 if __name__ == "__main__":

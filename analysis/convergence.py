@@ -120,4 +120,24 @@ def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
     cells["predicted_cell"] = cells["median_step"].map(predicted_label)
     falls = cells["label"].isin(FALLING)
     cells["agrees"] = ((cells["predicted_cell"] == "contracts") == falls) & (cells["predicted_cell"] != "unknown")
+    if "margin" in cells:  # the criterion without p_data: does the held-out margin shrink?
+        factor = cells.groupby("cell").apply(lambda c: margin_factor(c.drop_duplicates("model")), include_groups=False)
+        cells["margin_factor"] = cells["cell"].map(factor)
+        cells["predicted_margin"] = cells["margin_factor"].map(
+            lambda f: "unknown" if not np.isfinite(f) else ("contracts" if f < 1 else "does not contract")
+        )
+        cells["agrees_margin"] = ((cells["predicted_margin"] == "contracts") == falls) & (
+            cells["predicted_margin"] != "unknown"
+        )
     return cells
+
+
+def margin_factor(cell: pd.DataFrame) -> float:
+    """|1 - s| estimated without p_data: the median over iterations of sqrt(M_{t+1} / M_t), M the held-out
+    real-vs-generated margin. For an update along log p_data - log p_t with a constant step s, the
+    deviation scales by 1 - s and, near p_data, the Jeffreys divergence by (1 - s)^2, so consecutive
+    margins M_t = s J_t shrink by (1 - s)^2. NaN when fewer than two positive margins."""
+    m = cell.sort_values("iteration")["margin"].to_numpy(dtype=float)
+    m = m[np.isfinite(m)]
+    ratios = [b / a for a, b in zip(m, m[1:]) if a > 0 and b >= 0]
+    return float(np.median(np.sqrt(ratios))) if ratios else float("nan")

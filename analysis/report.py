@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from spin_core import names
-from spin_core.config import EvaluationConfig, GenerateConfig, SpinConfig
-from spin_core.io import write_table, write_text
+from spin_core.config import SFT_STARTS, EvaluationConfig, GenerateConfig, SFTConfig, SpinConfig
+from spin_core.io import read_json, write_table, write_text
 
-from . import claims, convergence
+from . import claims, convergence, recipes
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,11 @@ TABLES = {
     "divergence_by_iteration": True,
     "proxy_tracking": True,
     "theory_overlay": True,
+    "sft_start": True,
 }
+# The recipe ablation's outputs (`snakemake recipes`), written by gather_recipes.
+RECIPE_TABLES = ("recipe_ablation", "recipe_ablation_summary", "sft_starts")
+RECIPE_FIGURE = "recipe_ablation"
 FIGURES = {
     "benchmarks_vs_iteration": False,
     "proxies_vs_iteration": False,
@@ -52,7 +56,7 @@ def _read(path: Path | None) -> pd.DataFrame | None:
 
 
 def _write_both(df: pd.DataFrame, out_dir: Path, name: str) -> None:
-    assert name in TABLES, name
+    assert name in TABLES or name in RECIPE_TABLES, name
     write_table(out_dir / f"{name}.csv", df)
     write_text(out_dir / f"{name}.md", claims.to_markdown(df))
     log.info("wrote %s/%s.{csv,md} (%d rows)", out_dir, name, len(df))
@@ -94,10 +98,19 @@ def write_tables(
     proxies: Path | None = None,
     scores: Path | None = None,
     theory: Path | None = None,
+    per_prompt: Path | None = None,
+    sft_metrics: Path | None = None,
+    recipe_summary: Path | None = None,
+    sft: SFTConfig | None = None,
+    recipe_starts: list[str] | None = None,
+    recipe_variant: str = "official",
 ) -> None:
-    """The report's tables: paper vs ours, the claims, divergence and proxies by iteration."""
+    """The report's tables: paper vs ours, the claims, divergence and proxies by iteration, the SFT
+    start; the claims take the recipe ablation's summary when it has run."""
     paper_results = claims.load_paper_results(paper)
     exact_df, proxies_df, scores_df, theory_df = _read(exact), _read(proxies), _read(scores), _read(theory)
+    per_prompt_df = pd.read_parquet(per_prompt) if per_prompt and Path(per_prompt).exists() else None
+    sft = sft or SFTConfig()
     primary = {
         (names.EVAL_FAMILIES[family], task): spec.primary_metric
         for family in names.EVAL_FAMILIES
@@ -108,8 +121,14 @@ def write_tables(
     _write_both(long, out_dir, "benchmarks_long")
     _write_both(recipe_table(recipe, spin, generate, iterations), out_dir, "recipe")
     models = names.main_models(iterations)
-    verdicts = claims.claims_table(scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta)
+    verdicts = claims.claims_table(
+        scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta, per_prompt=per_prompt_df,
+        start=sft.start, recipes=_read(recipe_summary), recipe_starts=tuple(recipe_starts or SFT_STARTS),
+        recipe_variant=recipe_variant,
+    )  # fmt: skip
     _write_both(verdicts, out_dir, "claims")
+    if sft_metrics is not None:
+        _write_both(sft_start_table([("main run", 0, sft_metrics)]), out_dir, "sft_start")
     if exact_df is not None:
         _write_both(convergence.seed_bands(exact_df), out_dir, "divergence_by_iteration")
     if proxies_df is not None:
@@ -118,6 +137,40 @@ def write_tables(
         _write_both(convergence.proxy_tracking(exact_df, proxies_df), out_dir, "proxy_tracking")
     if theory_df is not None:
         _write_both(theory_df, out_dir, "theory_overlay")
+
+
+def sft_start_table(runs: list[tuple[str, int, Path]]) -> pd.DataFrame:
+    """How each SFT model came to be: its start, the epochs run, the epoch kept and its held-out NLL
+    (nats per response token), from each sft metrics.json."""
+    rows = []
+    for run, seed, path in runs:
+        m = read_json(path)["final"]
+        rows.append({"run": run, "seed": seed, "start": m.get("start"), "epochs_run": m.get("epochs_run"),
+                     "best_epoch": m.get("best_epoch"), "validation_nll": m.get("validation_nll"),
+                     "validation_rows": m.get("validation_rows"),
+                     "nll_by_epoch": " ".join(f"{c['validation_nll']:.4f}" for c in m.get("validation_curve", []))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def gather_recipes(
+    runs: list[Path], per_prompt: list[Path], sft_metrics: list[Path], out_dir: Path, figure: Path
+) -> None:
+    """The recipe ablation's tables (per iteration, summary, the SFT models of each start and seed) and
+    its figure, from every run's rows and per-prompt KLs."""
+    from . import figures  # matplotlib: only the figure commands pay for it
+
+    run_rows, pp = recipes.gather_runs(runs), recipes.gather_per_prompt(per_prompt)
+    table = recipes.ablation_table(run_rows, pp)
+    summary = recipes.ablation_summary(table, pp)
+    _write_both(table, Path(out_dir), "recipe_ablation")
+    _write_both(summary, Path(out_dir), "recipe_ablation_summary")
+    starts = [("recipe ablation", int(Path(p).stem.removeprefix("seed")), p) for p in sft_metrics]
+    _write_both(sft_start_table(starts), Path(out_dir), "sft_starts")
+    figures.recipe_ablation(table, figure)
+    log.info(
+        "recipe ablation: %s",
+        summary[["start", "recipe", "metric", "curve", "falls_each_iteration"]].to_dict("records"),
+    )
 
 
 def write_figures(
@@ -163,11 +216,15 @@ def gather_map(inputs: list[Path], out: Path, heatmap: Path, curves: Path) -> No
     cells = pd.concat(labelled, ignore_index=True)
     cells = convergence.with_step_prediction(cells)
     write_table(out, cells)
-    summary = cells.drop_duplicates("cell")[
-        ["cell", "beta", "learning_rate", "epochs", "label", "final_change", "median_step", "predicted_cell", "agrees"]
-    ]
+    columns = ["cell", "beta", "learning_rate", "epochs", "label", "final_change", "median_step", "predicted_cell",
+               "agrees", "margin_factor", "predicted_margin", "agrees_margin"]  # fmt: skip
+    summary = cells.drop_duplicates("cell")[[c for c in columns if c in cells]]
     known = summary[summary.predicted_cell != "unknown"]
     note = f"\nThe realised step predicts the label in {int(known.agrees.sum())} of {len(known)} cells.\n"
+    if "predicted_margin" in summary:
+        known = summary[summary.predicted_margin != "unknown"]
+        note += (f"The margin ratio (no p_data needed) predicts the label in {int(known.agrees_margin.sum())} of "
+                 f"{len(known)} cells.\n")  # fmt: skip
     write_text(Path(out).with_suffix(".md"), claims.to_markdown(summary) + note)
     figures.convergence_map(cells, heatmap, curves)
     log.info("convergence map: %s", summary.to_dict("records"))

@@ -13,7 +13,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, workflow.basedir)
-from analysis.report import figure_names, table_names  # noqa: E402
+from analysis.report import RECIPE_FIGURE, RECIPE_TABLES, figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
 from spin_core.config import load_yaml, params_json, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
@@ -157,19 +157,27 @@ PAPER_RESULTS = os.path.join(workflow.basedir, "analysis", "paper_results.yaml")
 def report_inputs(wildcards):
     inputs = {"proxies": names.divergence_table("proxies")}
     if TINY:
-        inputs.update(exact=names.divergence_table("exact"), theory="results/theory/overlay.csv")
+        inputs.update(
+            exact=names.divergence_table("exact"),
+            per_prompt=names.PER_PROMPT_TABLE,
+            theory="results/theory/overlay.csv",
+        )
+        if not RELEASED:
+            inputs["sft_metrics"] = names.train_metrics(names.SFT)
+        if RECIPES_DONE:
+            inputs["recipe_summary"] = RECIPES_SUMMARY
     if EVAL_ON:
         inputs["scores"] = "results/eval/scores.csv"
     return inputs
 
 
 def figure_inputs(wildcards):
-    return {k: v for k, v in report_inputs(wildcards).items() if k != "scores"}
+    return {k: v for k, v in report_inputs(wildcards).items() if k in ("exact", "proxies", "theory")}
 
 
 def input_args(input, skip=()):
     """Named inputs as command-line options: --name path, quoted."""
-    return " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in input.items() if k not in skip)
+    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in input.items() if k not in skip)
 
 
 def map_cells():
@@ -178,6 +186,8 @@ def map_cells():
 
 
 MAP_DONE = os.path.exists("results/convergence_map/map.csv")
+RECIPES_SUMMARY = "results/tables/recipe_ablation_summary.csv"
+RECIPES_DONE = os.path.exists(RECIPES_SUMMARY)
 
 
 def released_revision_arg(model):
@@ -197,6 +207,8 @@ def final_targets():
     # the default target keeps it, so the report includes its figures.
     if TINY and MAP_DONE:
         targets.append("results/convergence_map/map.csv")
+    if TINY and RECIPES_DONE:  # the recipe ablation likewise (`snakemake recipes`)
+        targets.append(RECIPES_SUMMARY)
     return targets
 
 

@@ -16,6 +16,7 @@ if TINY:
             samples=names.heldout_samples("{model}"),
             exact=names.divergence_rows("exact", "{model}"),
             proxies=names.divergence_rows("proxies", "{model}"),
+            per_prompt=names.per_prompt_rows("{model}"),
         params:
             cfg=lambda w: params_json(divergence=CFG.divergence, generate=CFG.generate, spin=model_spin(w)),
             ref=proxy_reference_args,
@@ -33,7 +34,7 @@ if TINY:
             "OMP_NUM_THREADS={threads} python -m spin_core.cli divergence-model --params {params.cfg:q}"
             " --model {input.model:q} --world {input.world:q} --test {input.test:q} {params.ref}"
             " --name {wildcards.model:q} --samples-out {output.samples:q} --exact-out {output.exact:q}"
-            " --proxies-out {output.proxies:q} 2>&1 | tee {log:q}"
+            " --proxies-out {output.proxies:q} --per-prompt-out {output.per_prompt:q} 2>&1 | tee {log:q}"
 
 else:
 
@@ -86,6 +87,23 @@ else:
             "OMP_NUM_THREADS={threads} python -m spin_core.cli proxies --params {params.cfg:q}"
             " --model {input.model:q} --samples {input.samples:q} --test {input.test:q} {params.ref}"
             " --name {wildcards.model:q} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule per_prompt_table:
+    input:
+        [names.per_prompt_rows(m) for m in ALL_MODELS],
+    output:
+        names.PER_PROMPT_TABLE,
+    log:
+        "logs/divergence/per_prompt_table.log",
+    threads: 1
+    resources:
+        mem_mb=res("divergence", "mem_mb"),
+        runtime=res("divergence", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m spin_core.cli gather --inputs {input:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule divergence_table:

@@ -31,7 +31,15 @@ rule tables:
         ],
         [f"results/tables/{name}.md" for name in TABLES],
     params:
-        cfg=params_json(spin=CFG.spin, evaluation=CFG.evaluation, generate=CFG.generate),
+        cfg=params_json(
+            spin=CFG.spin,
+            evaluation=CFG.evaluation,
+            generate=CFG.generate,
+            sft=CFG.sft,
+        ),
+        # The claims take each start of the recipe ablation (its first variant is the main run's recipe).
+        recipe_starts=list(CFG.convergence.recipes.starts),
+        recipe_variant=next(iter(CFG.convergence.recipes.variants)),
         recipe=CFG.recipe,
         scale=CFG.scale,
         iterations=ITERATIONS,
@@ -46,7 +54,7 @@ rule tables:
         "../envs/analysis.yaml"
     shell:
         "python -m analysis.cli tables --params {params.cfg:q} --recipe {params.recipe:q} --scale {params.scale:q}"
-        " --iterations {params.iterations}"
+        " --iterations {params.iterations} --recipe-starts {params.recipe_starts} --recipe-variant {params.recipe_variant}"
         " --paper {input.paper:q} {params.inputs} --out-dir results/tables 2>&1 | tee {log:q}"
 
 

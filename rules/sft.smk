@@ -1,4 +1,5 @@
-# Stage 2: the SFT model. Tiny world: train a tiny Llama briefly (the weak start).
+# Stage 2: the SFT model. Tiny world: train a tiny Llama to sft.start (saturated: early stopping on
+# held-out SFT rows, the epoch and NLL recorded in its metrics.json; weak: one short run).
 # Paper scale: materialise the published zephyr-7b-sft-full as models/sft.
 
 
@@ -8,6 +9,7 @@ rule sft:
         tokenizer="data/world/tokenizer" if TINY else [],
     output:
         model=directory(names.model_dir(names.SFT)),
+        metrics=names.train_metrics(names.SFT),
     params:
         cfg=params_json(sft=CFG.sft, spin=CFG.spin),
         tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
@@ -27,4 +29,4 @@ rule sft:
     shell:
         "OMP_NUM_THREADS={threads} python -m spin_core.cli sft --params {params.cfg:q}"
         " --train {input.train:q} {params.tokenizer} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} 2>&1 | tee {log:q}"
+        " --checkpoints {params.checkpoints:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .names import CHAIN_SEED_STRIDE
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -173,6 +174,9 @@ class DataConfig:
             raise ConfigError(f"{where}.dataset: required when {where}.source is 'ultrachat'")
 
 
+SFT_STARTS = ("saturated", "weak")
+
+
 @dataclass(frozen=True)
 class SFTConfig:
     """How the `sft` model comes to be: trained here (tiny world) or taken from a hub id or path.
@@ -182,8 +186,14 @@ class SFTConfig:
     model: str | None = None  # hub id or path when mode == pretrained
     revision: str | None = None
     architecture: dict = field(default_factory=dict)  # LlamaConfig kwargs when mode == train
+    # saturated: trained to its best held-out NLL (early stopping within max_epochs), where the paper
+    # starts (one more SFT epoch lowers its scores, Table 5); weak: num_train_epochs only.
+    start: str = "saturated"
+    validation_rows: int = 200  # the SFT split's last rows, held out from SFT training for its NLL
+    max_epochs: float = 20.0  # saturated: the budget early stopping stops within
+    patience: int = 2  # saturated: epochs without a lower held-out NLL before stopping
     learning_rate: float = 3e-3
-    num_train_epochs: float = 1.0
+    num_train_epochs: float = 1.0  # weak start
     max_steps: int = -1
     per_device_train_batch_size: int = 32
     warmup_ratio: float = 0.0
@@ -195,6 +205,7 @@ class SFTConfig:
 
     def check(self, where="sft"):
         _one_of(where, "mode", self.mode, ("train", "pretrained"))
+        _one_of(where, "start", self.start, SFT_STARTS)
         if self.mode == "pretrained" and not self.model:
             raise ConfigError(f"{where}.model: required when {where}.mode is 'pretrained'")
         if self.mode == "train":
@@ -381,14 +392,68 @@ class MapConfig:
         return [(b, budget.learning_rate, budget.epochs) for b in self.betas for budget in self.budgets]
 
 
+def replicate(section, seed: int):
+    """A config section with its seed shifted for replicate `seed` of a study (0: unchanged)."""
+    return dataclasses.replace(section, seed=section.seed + CHAIN_SEED_STRIDE * int(seed))
+
+
+@dataclass(frozen=True)
+class RecipeVariant:
+    """A recipe of the ablation: settings replacing the main run's spin / generate keys."""
+
+    spin: dict = field(default_factory=dict)
+    generate: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecipesConfig:
+    """The recipe ablation (divergence/recipes.py): each variant of the SPIN recipe from each SFT start,
+    `seeds` times (each seed trains its own SFT model and samples with its own seed), exact KL after
+    every iteration; with `control`, the SFT-continued control matched to the first variant's steps."""
+
+    iterations: int = 4
+    n_prompts: int = 1000  # SFT prompts per iteration (a subset, as in the map)
+    seeds: int = 3
+    starts: tuple[str, ...] = SFT_STARTS
+    divergence_prompts: int = 200
+    divergence_samples: int = 4
+    control: bool = True
+    variants: dict[str, RecipeVariant] = field(default_factory=lambda: {"official": RecipeVariant()})
+
+    def check(self, where="convergence.recipes"):
+        for start in self.starts:
+            _one_of(where, "starts", start, SFT_STARTS)
+        for name in self.variants:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "sft_continued":
+                raise ConfigError(
+                    f"{where}.variants.{name}: names are lowercase words (a-z, 0-9, _), not sft_continued"
+                )
+        if not self.variants:
+            raise ConfigError(f"{where}.variants: at least one recipe")
+
+    @staticmethod
+    def sft_for(sft: SFTConfig, start: str, seed: int) -> SFTConfig:
+        """The SFT section of one start and seed: its own init and data order per seed."""
+        return replicate(dataclasses.replace(sft, start=start), seed)
+
+    def recipe(self, name: str, spin: SpinConfig, generate: GenerateConfig) -> tuple[SpinConfig, GenerateConfig]:
+        """The main run's spin and generate sections with variant `name`'s settings in place."""
+        v = self.variants[name]
+        where = f"convergence.recipes.variants.{name}"
+        spin = parse_section(SpinConfig, {**dataclasses.asdict(spin), **v.spin}, f"{where}.spin")
+        generate = parse_section(GenerateConfig, {**dataclasses.asdict(generate), **v.generate}, f"{where}.generate")
+        return spin, generate
+
+
 @dataclass(frozen=True)
 class ConvergenceConfig:
-    """The convergence study on the tiny world: seed chains, the control, theory, the map."""
+    """The convergence study on the tiny world: seed chains, the control, theory, the map, the recipes."""
 
     seeds: int = 1  # SPIN chains; the first is the main run
     control: ControlConfig = field(default_factory=ControlConfig)
     theory: TheoryConfig = field(default_factory=TheoryConfig)
     map: MapConfig = field(default_factory=MapConfig)
+    recipes: RecipesConfig = field(default_factory=RecipesConfig)
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,6 @@ def _to_python(obj):
 
 
 def gather_tables(inputs: list[Path], out: Path) -> None:
-    """Concatenate tidy CSVs into one."""
-    frames = [pd.read_csv(p) for p in inputs]
+    """Concatenate tidy tables (CSV or parquet, by suffix) into one."""
+    frames = [pd.read_parquet(p) if Path(p).suffix == ".parquet" else pd.read_csv(p) for p in inputs]
     write_table(out, pd.concat(frames, ignore_index=True))

@@ -147,6 +147,14 @@ def divergence_table(kind: str) -> str:
     return f"results/divergence/{kind}.csv"
 
 
+def per_prompt_rows(name: str) -> str:
+    """One model's per-prompt exact KL (tiny world): the unit of the paired comparisons."""
+    return f"results/divergence/per_prompt/{name}.parquet"
+
+
+PER_PROMPT_TABLE = "results/divergence/per_prompt.parquet"
+
+
 # Evaluation: the results folder of each lm-eval family, and the benchmark name its rows carry.
 # The lm-eval tasks the tiny world builds (data/eval/lm_eval/<task>.yaml), by family.
 TINY_TASKS = {"leaderboard": ("tiny_choice", "tiny_greedy"), "bigbench": ("tiny_bb_continuation",)}
@@ -177,3 +185,27 @@ def map_cell_rows(cell: str) -> str:
 
 def map_cell_work(cell: str) -> str:
     return f"work/convergence_map/{cell}"
+
+
+# The recipe ablation: one SFT model per start and seed, one run per start, recipe and seed.
+
+
+def recipe_sft(start: str, seed) -> str:
+    return f"work/recipes/sft/{start}/seed{seed}"
+
+
+def recipe_sft_metrics(start: str, seed) -> str:
+    return f"results/recipes/sft/{start}/seed{seed}.json"
+
+
+def recipe_run(start: str, recipe: str, seed) -> str:
+    """A run's tidy rows; its per-prompt values sit beside it (recipe_run_per_prompt)."""
+    return f"results/recipes/runs/{start}/{recipe}/seed{seed}.csv"
+
+
+def recipe_run_per_prompt(start: str, recipe: str, seed) -> str:
+    return f"results/recipes/runs/{start}/{recipe}/seed{seed}.per_prompt.parquet"
+
+
+def recipe_work(start: str, recipe: str, seed) -> str:
+    return f"work/recipes/{start}/{recipe}/seed{seed}"

@@ -47,15 +47,59 @@ def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> t
         raise DataError(f"a sampled response holds token id {e.args[0]}, outside the world's alphabet") from None
 
 
+PER_PROMPT_COLUMNS = ["model", "prompt_id", "metric", "value"]
+
+
+def per_prompt_frame(name: str, prompt_ids: list[str], values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One model's per-prompt means of each metric's (prompts, samples) array: the unit every paired
+    comparison (analysis/paired.py) and bootstrap resamples."""
+    return pd.concat([pd.DataFrame({"model": name, "prompt_id": prompt_ids, "metric": metric, "value": v.mean(axis=1)})
+                      for metric, v in values.items()], ignore_index=True)  # fmt: skip
+
+
+def score_samples(model: Path, samples: Path, samples_per_prompt: int, batch_size: int) -> np.ndarray:
+    """log p_model of every held-out sample in a samples file (another model's samples, say)."""
+    policy, tok = load_model(model)
+    rows = read_samples(samples, samples_per_prompt)
+    prompt_ids = [encode_prompt(tok, r["prompt"]) for r in rows]
+    outs = [[int(t) for t in r["response_ids"]] for r in rows]
+    return np.array(response_logps(policy, prompt_ids, outs, tok.pad_token_id, batch_size, "cross scoring"))
+
+
+def _keep_scores(name: str, prompt_rows: list[dict], forward, reverse, per_prompt) -> None:
+    """What exact_divergence keeps beside its rows, each (path or None, values...): the per-response
+    log p_data and log p_model of the forward-KL responses, log p_model of the model's own samples, and
+    the per-prompt KLs."""
+    k = len(forward[1]) // len(prompt_rows)
+    prompt_index = np.repeat(np.arange(len(prompt_rows)), k)
+    if forward[0] is not None:
+        write_table(
+            forward[0], pd.DataFrame({"prompt": prompt_index, "logp_data": forward[1], "logp_model": forward[2]})
+        )
+    if reverse[0] is not None:
+        write_table(reverse[0], pd.DataFrame({"prompt": prompt_index, "logp_model": reverse[1]}))
+    if per_prompt[0] is not None:
+        write_table(per_prompt[0], per_prompt_frame(name, [r["prompt_id"] for r in prompt_rows], per_prompt[1]))
+
+
 def exact_divergence(
-    divergence: DivergenceConfig, model: Path, world: Path, samples: Path, name: str, forward_out: Path | None = None
+    divergence: DivergenceConfig,
+    model: Path,
+    world: Path,
+    samples: Path,
+    name: str,
+    forward_out: Path | None = None,
+    per_prompt_out: Path | None = None,
+    reverse_out: Path | None = None,
 ) -> pd.DataFrame:
     """Exact forward and reverse KL of one model to p_data on the held-out prompts (tiny world).
 
     The reverse-KL responses are the model's held-out samples (divergence/samples.py, shared with the
     proxies); the forward-KL responses are drawn from the world here, with divergence.seed, so every
     model is scored on the same ones. Tidy rows, one per metric; forward_out, if given, gets the
-    per-response log p_data and log p_model of the forward-KL responses (the realised step uses them).
+    per-response log p_data and log p_model of the forward-KL responses (the realised step uses them);
+    per_prompt_out the per-prompt means of both KLs, keyed by prompt id, for paired comparisons;
+    reverse_out the model's log-probability of each of its own held-out samples (for the margin).
     """
     tiny = TinyWorld.load(world)
     policy, tok = load_model(model)
@@ -75,17 +119,13 @@ def exact_divergence(
     data_ids = [[token_of[int(w)] for w in y] + ([tok.eos_token_id] if c else []) for y, c in zip(ys, complete)]
     logp_data, logp_model = tiny.log_prob(prompt_words, ys, complete), logp_policy(data_ids, "forward KL")
     forward = logp_data - logp_model
-    if forward_out is not None:
-        prompt_index = np.repeat(np.arange(n_prompts), k)
-        write_table(
-            forward_out, pd.DataFrame({"prompt": prompt_index, "logp_data": logp_data, "logp_model": logp_model})
-        )
 
     # Reverse KL: responses from the model, scored by both.
     outs = [[int(t) for t in r["response_ids"]] for r in rows]
     token_map = world_token_map(tok, tiny)
     words, done = zip(*(tokens_to_words(o, tok.eos_token_id, token_map) for o in outs))
-    reverse = logp_policy(outs, "reverse KL") - tiny.log_prob(prompt_words, list(words), np.array(done))
+    logp_own = logp_policy(outs, "reverse KL")
+    reverse = logp_own - tiny.log_prob(prompt_words, list(words), np.array(done))
 
     log.info(
         "%s: %d prompts x %d samples; truncated at %d tokens: data %.2f%%, model %.2f%%; "
@@ -93,8 +133,8 @@ def exact_divergence(
         name, n_prompts, k, divergence.max_new_tokens, 100 * (1 - complete.mean()), 100 * (1 - np.mean(done)),
         np.mean([len(y) for y in ys]), np.mean([len(w) for w in words]),
     )  # fmt: skip
-    out = [
-        tidy_row(name, "forward_kl", forward.reshape(n_prompts, k)),
-        tidy_row(name, "reverse_kl", reverse.reshape(n_prompts, k)),
-    ]
+    forward, reverse = forward.reshape(n_prompts, k), reverse.reshape(n_prompts, k)
+    _keep_scores(name, rows[::k], (forward_out, logp_data, logp_model), (reverse_out, logp_own),
+                 (per_prompt_out, {"forward_kl": forward, "reverse_kl": reverse}))  # fmt: skip
+    out = [tidy_row(name, "forward_kl", forward), tidy_row(name, "reverse_kl", reverse)]
     return pd.DataFrame(out, columns=DIVERGENCE_COLUMNS)

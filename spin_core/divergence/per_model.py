@@ -24,11 +24,14 @@ def measure_model(
     samples_out: Path,
     exact_out: Path,
     proxies_out: Path,
+    per_prompt_out: Path,
     ref_model: Path | None = None,
     ref_samples: Path | None = None,
 ) -> None:
-    """Held-out samples, exact KL and proxies of one model (tiny world), in one job."""
+    """Held-out samples, exact KL (with its per-prompt values) and proxies of one model (tiny world), in
+    one job."""
     write_table(samples_out, sample_heldout(divergence, generate, model, test))
-    write_table(exact_out, exact_divergence(divergence, model, world, samples_out, name))
+    exact = exact_divergence(divergence, model, world, samples_out, name, per_prompt_out=per_prompt_out)
+    write_table(exact_out, exact)
     proxies = divergence_proxies(divergence, spin, model, samples_out, test, name, ref_model, ref_samples)
     write_table(proxies_out, proxies)

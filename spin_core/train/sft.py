@@ -1,4 +1,5 @@
-"""The `sft` model, trained briefly on the tiny world (the weak start) or taken as published, and
+"""The `sft` model, trained on the tiny world to one of two starts (saturated: early stopping on a held-out
+split; weak: one short run) or taken as published, and
 the SFT-continued control (supervised steps from a model, as many as a SPIN iteration took)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from transformers import EarlyStoppingCallback, Trainer
 
 from .. import names
 from ..config import ControlConfig, SFTConfig, SpinConfig
@@ -76,33 +77,94 @@ class NLLTrainer(Trainer):
         return out
 
 
-def _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, name: str):
+def _train_nll(model, tokenizer, examples, args, checkpoint_dir, out_dir, name: str, held_out=None, callbacks=()):
     """Supervised training on response tokens (resumable), then save. The checkpoints stay until the
-    workflow has accepted the model (release_checkpoints): a rerun then resumes at the last step."""
+    workflow has accepted the model (release_checkpoints): a rerun then resumes at the last step.
+    Returns the trainer (its state holds the log history)."""
     trainer = NLLTrainer(
         model=model,
         args=args,
         train_dataset=examples,
+        eval_dataset=held_out,
         data_collator=_sft_collator(tokenizer.pad_token_id),
-        callbacks=training_callbacks(name),
+        callbacks=training_callbacks(name) + list(callbacks),
     )
-    result = train_resumable(trainer, checkpoint_dir)
+    train_resumable(trainer, checkpoint_dir)
     save_model(trainer.model, tokenizer, out_dir)
-    return run_mean_loss(trainer.state.log_history), result.global_step
+    return trainer
+
+
+def split_validation(examples: list, validation_rows: int, where: str) -> tuple[list, list]:
+    """The SFT split's last `validation_rows` rows are held out (both starts): the NLL that early
+    stopping watches, and a record of how far each start got."""
+    if validation_rows >= len(examples):
+        raise DataError(
+            f"{where}: sft.validation_rows is {validation_rows} but the SFT split has {len(examples)} rows;"
+            " it must leave rows to train on"
+        )
+    return examples[:-validation_rows], examples[-validation_rows:]
+
+
+def start_arguments(sft: SFTConfig) -> tuple[dict, list]:
+    """TrainingArguments overrides and callbacks of a start: both measure the held-out NLL after every
+    epoch; the saturated one trains up to max_epochs, stops after `patience` epochs without a new best
+    and keeps the best epoch's weights (its checkpoints are per epoch, so the best one is on disk)."""
+    overrides = dict(eval_strategy="epoch", per_device_eval_batch_size=256)
+    if sft.start == "weak":
+        return overrides, []
+    overrides.update(
+        num_train_epochs=sft.max_epochs,
+        save_strategy="epoch",
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        # The patience counter lives in EarlyStoppingCallback: a resumed run must restore it.
+        restore_callback_states_from_checkpoint=True,
+    )
+    return overrides, [EarlyStoppingCallback(early_stopping_patience=sft.patience)]
+
+
+def validation_curve(log_history: list[dict]) -> list[dict]:
+    """[{epoch, validation_nll}] from the trainer's log history (one entry per epoch evaluated)."""
+    curve = {}
+    for h in log_history:
+        if "eval_loss" in h:
+            curve[round(float(h["epoch"]), 6)] = float(h["eval_loss"])
+    return [{"epoch": e, "validation_nll": v} for e, v in sorted(curve.items())]
 
 
 def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path, out: Path, checkpoints: Path) -> dict:
-    """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only),
-    with spin's length limits."""
+    """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only), with
+    spin's length limits, to the start sft.start names; its held-out NLL per epoch is returned."""
     tokenizer = load_tokenizer(tokenizer_dir)
     rows = screen_rows(load_sft(train), lambda r: sft_row_problem(tokenizer, r), spin.invalid_rows, str(train))
     examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
+    fit, held_out = split_validation(examples, sft.validation_rows, str(train))
     model = build_tiny_model(sft.architecture, tokenizer, non_response_token_ids(tokenizer), sft.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("sft: %d examples, tiny Llama with %.2fM parameters", len(examples), n_params / 1e6)
-    args = training_arguments(sft, checkpoints)
-    loss, steps = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft")
-    return {"train_loss": loss, "steps": steps, "parameters": n_params}
+    log.info(
+        "sft (%s start): %d examples, %d held out, tiny Llama with %.2fM parameters",
+        sft.start, len(fit), len(held_out), n_params / 1e6,
+    )  # fmt: skip
+    overrides, callbacks = start_arguments(sft)
+    args = training_arguments(sft, checkpoints, **overrides)
+    trainer = _train_nll(model, tokenizer, fit, args, checkpoints, out, "sft", held_out, callbacks)
+    curve = validation_curve(trainer.state.log_history)
+    best = min(curve, key=lambda c: c["validation_nll"])
+    final_nll = float(trainer.evaluate()["eval_loss"])  # the saved weights' held-out NLL
+    log.info("sft (%s start): best held-out NLL %.4f at epoch %g of %g run", sft.start, best["validation_nll"],
+             best["epoch"], curve[-1]["epoch"])  # fmt: skip
+    return {
+        "start": sft.start,
+        "epochs_run": curve[-1]["epoch"],
+        "best_epoch": best["epoch"] if sft.start == "saturated" else curve[-1]["epoch"],
+        "validation_nll": final_nll,
+        "validation_curve": curve,
+        "validation_rows": len(held_out),
+        "train_loss": run_mean_loss(trainer.state.log_history),
+        "steps": trainer.state.global_step,
+        "parameters": n_params,
+    }
 
 
 def make_sft_model(
@@ -112,14 +174,18 @@ def make_sft_model(
     train: Path | None = None,
     tokenizer: Path | None = None,
     checkpoints: Path = SFT_CHECKPOINTS,
+    metrics: Path | None = None,
 ) -> None:
-    """Train (tiny world) or import (paper scale) the SFT model."""
+    """Train (tiny world) or import (paper scale) the SFT model; metrics (if given) records how."""
     if sft.mode == "pretrained":
         import_pretrained(sft.model, out, sft.revision)
-        return
-    if train is None or tokenizer is None:
-        raise DataError("sft: --train and --tokenizer are required when sft.mode is 'train'")
-    log.info("sft: %s", train_sft(sft, spin, train, tokenizer, out, checkpoints))
+        final = {"start": "pretrained", "model": sft.model, "revision": sft.revision}
+    else:
+        if train is None or tokenizer is None:
+            raise DataError("sft: --train and --tokenizer are required when sft.mode is 'train'")
+        final = train_sft(sft, spin, train, tokenizer, out, checkpoints)
+    if metrics is not None:
+        write_json(metrics, {"final": final})
 
 
 def continue_sft(
@@ -144,8 +210,9 @@ def continue_sft(
     examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
     log.info("sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init)
     args = training_arguments(spin, checkpoints, learning_rate=learning_rate, max_steps=steps)
-    loss, steps = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")
-    final = {"train_loss": loss, "global_step": steps, "n_examples": len(examples)}
+    trainer = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")
+    final = {"train_loss": run_mean_loss(trainer.state.log_history), "global_step": trainer.state.global_step,
+             "n_examples": len(examples)}  # fmt: skip
     write_json(metrics, {"final": final})
     return final
 

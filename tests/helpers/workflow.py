@@ -61,6 +61,7 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list
         "data/sft/train.jsonl",
         "data/sft/test.jsonl",
         "models/sft",
+        "results/train/sft/metrics.json",
         "results/divergence/exact.csv",
     ]
     for t in iterations:
@@ -68,6 +69,7 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list
         out += [f"data/pairs/pairs_iter{t}.parquet", f"models/iter{t}", f"results/train/iter{t}/metrics.json"]
     models = ["sft"] + [f"iter{t}" for t in iterations]
     out += [f"results/divergence/exact/{m}.csv" for m in models]
+    out += [f"results/divergence/per_prompt/{m}.parquet" for m in models]
     if not evaluation:
         return out
     out += ["results/eval/scores.csv", "data/eval/mt_bench/question.jsonl", "data/eval/lm_eval/tiny_choice.yaml"]

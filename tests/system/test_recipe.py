@@ -56,3 +56,47 @@ def test_map_cell_and_workflow_train_on_the_same_pairs_with_mix(tmp_path, world,
         assert cell == workflow[t], (t, cell, workflow[t])
     pairs1 = pd.read_parquet(tmp_path / "cell" / "pairs_iter1.parquet")
     assert len(pairs1) == (32 if mix else 16)
+
+
+def test_recipe_runs_and_the_matched_control(tmp_path, world, tokenizer, tiny_model):
+    """A recipe-ablation run trains its variant's recipe, keeps per-prompt KLs with the run's keys, and
+    resumes without retraining; the SFT-continued control takes the same number of steps per iteration."""
+    from spin_core.config import ControlConfig, RecipesConfig, RecipeVariant
+    from spin_core.divergence.recipes import run_recipe
+
+    train, test = make_tiny_sft_data(world, 16, 4, seed=0)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    world.save(tmp_path / "world.json")
+    save_model(tiny_model, tokenizer, tmp_path / "sft")
+    recipes = RecipesConfig(iterations=2, n_prompts=16, seeds=1, divergence_prompts=4, divergence_samples=2,
+                            variants={"official": RecipeVariant(), "greedy": RecipeVariant(generate={"temperature": 0.0})})  # fmt: skip
+    spin = SpinConfig(max_length=48, max_prompt_length=12, per_device_train_batch_size=8, logging_steps=1,
+                      warmup_ratio=0.0, optim="sgd", learning_rate=1e-3, num_train_epochs=1.0)  # fmt: skip
+    common = dict(spin=spin, generate=GenerateConfig(max_new_tokens=12, batch_size=16),
+                  divergence=DivergenceConfig(max_new_tokens=12, batch_size=16), control=ControlConfig(),
+                  start="saturated", seed=1, sft=tmp_path / "sft", world=tmp_path / "world.json",
+                  train=tmp_path / "train.jsonl", test=tmp_path / "test.jsonl")  # fmt: skip
+
+    def run(recipe, **kw):
+        out = tmp_path / f"{recipe}.per_prompt.parquet"
+        rows = run_recipe(recipes, recipe=recipe, work_dir=tmp_path / recipe, per_prompt_out=out, **common, **kw)
+        rows.to_csv(tmp_path / f"{recipe}.csv", index=False)
+        return rows, pd.read_parquet(out)
+
+    rows, per_prompt = run("greedy")
+    generated = pd.read_parquet(tmp_path / "greedy" / "generated_iter0.parquet")
+    assert {g["temperature"] for g in generated["generation"]} == {0.0}  # the variant's setting reached generation
+    assert set(rows[["start", "recipe", "seed"]].itertuples(index=False, name=None)) == {("saturated", "greedy", 1)}
+    assert sorted(per_prompt.iteration.unique()) == [-1, 0, 1]
+    assert len(per_prompt) == 3 * 2 * 4  # models x metrics x prompts
+    stamp = (tmp_path / "greedy" / "iter1" / "model.safetensors").stat().st_mtime_ns
+    again, _ = run("greedy")
+    assert (tmp_path / "greedy" / "iter1" / "model.safetensors").stat().st_mtime_ns == stamp  # resumed, not retrained
+    pd.testing.assert_frame_equal(again, rows)
+
+    official, _ = run("official")
+    control, _ = run(names.CONTROL, match=tmp_path / "official.csv")
+    steps = lambda df: df.dropna(subset=["steps"]).drop_duplicates("iteration").set_index("iteration")["steps"]  # noqa: E731
+    pd.testing.assert_series_equal(steps(control), steps(official))
+    assert (steps(official) > 0).all()

@@ -140,8 +140,22 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 def test_convergence_outputs(micro_run):
     tables, figures = micro_run / "results" / "tables", micro_run / "results" / "figures"
     claims = pd.read_csv(tables / "claims.csv")
-    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive", "not run at this scale"}
+    assert set(claims["verdict"]) <= {
+        "reproduced",
+        "not reproduced",
+        "inconclusive",
+        "not run at this scale",
+        "not run",
+    }
     assert claims["claim"].str.contains("sft_continued").any() and claims["claim"].str.contains("theory overlay").any()
+    # The main run starts from the saturated SFT model; its divergence verdicts rest on paired differences.
+    main = claims[claims.claim.str.contains("saturated start, main run")]
+    assert len(main) == 4 and main.rule.str.contains("paired bootstrap").all()
+    assert claims.claim.str.contains("from the weak start").any()  # "not run" until `snakemake recipes`
+    sft = pd.read_csv(tables / "sft_start.csv").iloc[0]
+    assert sft.start == "saturated" and 1 <= sft.best_epoch <= sft.epochs_run <= 3
+    per_prompt = pd.read_parquet(micro_run / "results/divergence/per_prompt.parquet")
+    assert per_prompt.groupby(["model", "metric"]).size().eq(16).all()  # every held-out prompt, every model
     assert (tables / "claims.md").read_text().startswith("| claim")
     assert len(list(figures.glob("*.png"))) >= 5 and len(list(figures.glob("*.svg"))) >= 5
     proxies = pd.read_csv(micro_run / "results/divergence/proxies.csv")
@@ -254,6 +268,39 @@ def test_convergence_map_target(micro_run):
     assert "realised step predicts the label in" in (micro_run / "results/convergence_map/map.md").read_text()
     assert (micro_run / "results/figures/convergence_map.png").stat().st_size > 10_000
     # once run, the default target includes the map (so the report shows it); nothing else re-runs
+    proc = run_snakemake(micro_run, "-n", timeout=120)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_recipes_target_from_both_starts(micro_run):
+    """`snakemake recipes`: every variant and the control from each SFT start, its tables and figure;
+    then the default target's claims decide the weak start's verdicts from it, and nothing else re-runs."""
+    proc = run_snakemake(micro_run, "recipes", timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    tables = micro_run / "results" / "tables"
+    table = pd.read_csv(tables / "recipe_ablation.csv")
+    assert set(table.start) == {"saturated", "weak"}
+    assert set(table.recipe) == {"official", "greedy", "sft_continued"}
+    assert set(table.iteration) == {-1, 0} and {"step_ci_low", "realised_step", "band_low"} <= set(table.columns)
+    summary = pd.read_csv(tables / "recipe_ablation_summary.csv")
+    assert set(summary.falls_each_iteration) <= {"reproduced", "not reproduced", "inconclusive"}
+    spin_rows = summary[summary.recipe != "sft_continued"]
+    assert spin_rows.vs_control_verdict.isin(["reproduced", "not reproduced", "inconclusive"]).all()
+    starts = pd.read_csv(tables / "sft_starts.csv").set_index("start")
+    assert starts.loc["weak", "epochs_run"] == 1 and starts.loc["saturated", "epochs_run"] >= 1
+    assert (micro_run / "results/figures/recipe_ablation.png").stat().st_size > 10_000
+    # The greedy variant sampled its pairs at temperature 0.
+    gen = pd.read_parquet(micro_run / "work/recipes/weak/greedy/seed0/generated_iter0.parquet")
+    assert {g["temperature"] for g in gen["generation"]} == {0.0}
+    before = pd.read_csv(tables / "claims.csv")
+    assert (before.verdict == "not run").sum() == 2  # one per start, until the tables are remade
+    proc = run_snakemake(micro_run, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    claims = pd.read_csv(tables / "claims.csv")
+    weak = claims[claims.claim.str.contains("weak start, recipe ablation")]
+    assert len(weak) == 4  # falls at each iteration and SPIN vs the control, for both metrics
+    assert "not run" not in set(claims.verdict)
     proc = run_snakemake(micro_run, "-n", timeout=120)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
 

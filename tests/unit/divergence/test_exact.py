@@ -32,7 +32,8 @@ def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tok
     world.save(tmp_path / "world.json")
     save_tokenizer(tokenizer, tmp_path / "tok")
     save_model(tiny_model, tokenizer, tmp_path / "random")
-    cfg = SFTConfig(architecture=tiny_arch, learning_rate=3e-3, num_train_epochs=3, per_device_train_batch_size=16)
+    cfg = SFTConfig(architecture=tiny_arch, start="weak", validation_rows=40, learning_rate=3e-3, num_train_epochs=3,
+                    per_device_train_batch_size=16)  # fmt: skip
     spin = SpinConfig(max_length=64, max_prompt_length=16)
     train_sft(cfg, spin, tmp_path / "train.jsonl", tmp_path / "tok", tmp_path / "trained", tmp_path / "ck")
 

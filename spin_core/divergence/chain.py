@@ -1,0 +1,193 @@
+"""A chain of SPIN iterations run inside one job, for the studies that sweep the recipe (the convergence
+map, the recipe ablation): each iteration is the workflow's own stage functions in a row
+(generate_shard -> reference_pass -> train_spin, or continue_sft for the control), then the exact KL
+of the new iterate. Every finished step leaves its file in the job's work folder, so a killed job
+resumes at the first unfinished step; a stamp of the inputs (settings, SFT model, data) decides
+whether the folder's files may be reused at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import names
+from ..config import ControlConfig, DivergenceConfig, GenerateConfig, SpinConfig
+from ..data import load_sft
+from ..generate.pairs import generate_shard
+from ..io import write_json, write_jsonl, write_table
+from ..train.reference import reference_pass
+from ..train.resume import remove_checkpoints
+from ..train.sft import continue_sft
+from ..train.spin import train_spin
+from .exact import exact_divergence, score_samples
+from .samples import sample_heldout
+from .stability import realised_step
+
+log = logging.getLogger(__name__)
+
+
+def digest(path: str | Path) -> str:
+    """sha256 of a file, or of every file in a directory (sorted by name)."""
+    h = hashlib.sha256()
+    path = Path(path)
+    for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def inputs_stamp(settings, sections: tuple, sft: Path, train: Path, test: Path, extra: tuple = ()) -> dict:
+    """What a job's finished steps were made from: its own settings, the config sections, and digests of
+    the SFT model, the data and any other input file (`extra`)."""
+    stamp = {
+        "settings": settings,
+        "configs": [dataclasses.asdict(c) for c in sections],
+        "sft": digest(sft),
+        "data": [digest(train), digest(test)] + [digest(p) for p in extra],
+    }
+    return json.loads(json.dumps(stamp))  # as read back from inputs.json (tuples become lists)
+
+
+def start_work_dir(work: Path, stamp: dict, name: str) -> None:
+    """Keep the folder's finished steps only if they were made from the same inputs; otherwise (a new
+    SFT model, other settings) the job starts over."""
+    stamp_file = work / "inputs.json"
+    if work.exists() and (not stamp_file.exists() or json.loads(stamp_file.read_text()) != stamp):
+        log.info("%s: inputs changed since the last run; starting over", name)
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(stamp_file, stamp)
+
+
+def chain_prompts(work: Path, train: Path, n_prompts: int) -> Path:
+    """The first n_prompts SFT prompts, the ones every iteration of the chain generates for."""
+    prompts = work / "prompts.jsonl"
+    if not prompts.exists():
+        write_jsonl(prompts, load_sft(train)[:n_prompts])
+    return prompts
+
+
+def pair_files(work: Path, t: int, spin: SpinConfig) -> list[Path]:
+    """The generated-pairs files iteration t trains on: those of the same iterations as the main run's
+    rule (this one's, and with mixing the previous one's)."""
+    mix = spin.for_iteration(t).mix_previous_iteration
+    return [work / f"generated_iter{s}.parquet" for s in names.pair_source_iterations(t, mix)]
+
+
+def metrics_file(work: Path, t: int) -> Path:
+    return work / f"metrics_iter{t}.json"
+
+
+def spin_iteration(work: Path, t: int, previous: Path, prompts: Path, spin: SpinConfig, generate: GenerateConfig):
+    """SPIN iteration t, as the workflow's stages run it: generate from the previous iterate, score the
+    pairs it trains on under that iterate, train."""
+    generated = work / f"generated_iter{t}.parquet"
+    if not generated.exists():
+        generate_shard(generate, previous, prompts, generated, iteration=t)
+    pairs = work / f"pairs_iter{t}.parquet"
+    if not pairs.exists():
+        reference_pass(spin.for_iteration(t), pair_files(work, t, spin), previous, pairs)
+    checkpoints = work / f"checkpoints_iter{t}"
+    train_spin(spin.for_iteration(t), pairs, previous, work / names.model_name(t), checkpoints, metrics_file(work, t))
+    remove_checkpoints(checkpoints)  # the model is saved (atomically): nothing will resume from them
+
+
+def control_iteration(
+    work: Path, t: int, previous: Path, prompts: Path, spin: SpinConfig, control: ControlConfig, match: Path
+):
+    """The SFT-continued control's iteration t: supervised steps on the same prompts, as many as the
+    SPIN iteration whose metrics are `match` took."""
+    checkpoints = work / f"checkpoints_iter{t}"
+    continue_sft(spin.for_iteration(t), control, prompts, previous, match, work / names.model_name(t), checkpoints,
+                 metrics_file(work, t))  # fmt: skip
+    remove_checkpoints(checkpoints)
+
+
+def measure(
+    work: Path, model: Path, label: str, world: Path, test: Path, div: DivergenceConfig, generate: GenerateConfig
+) -> pd.DataFrame:
+    """The exact KL of one model of the chain. Its held-out samples, per-response forward-KL scores
+    (for the realised step) and per-prompt KLs (for paired comparisons) stay in the work folder."""
+    out = work / f"divergence_{label}.csv"
+    if out.exists():
+        return pd.read_csv(out)
+    samples = work / f"samples_{label}.parquet"
+    if not samples.exists():
+        write_table(samples, sample_heldout(div, generate, model, test))
+    df = exact_divergence(div, model, world, samples, label, forward_out=work / f"forward_{label}.parquet",
+                          per_prompt_out=per_prompt_file(work, label),
+                          reverse_out=work / f"reverse_{label}.parquet")  # fmt: skip
+    write_table(out, df)
+    return df
+
+
+def per_prompt_file(work: Path, label: str) -> Path:
+    return work / f"per_prompt_{label}.parquet"
+
+
+def chain_steps(work: Path, labels: list[str]) -> dict[str, float]:
+    """The realised step (divergence/stability.py) that made each iterate from the one before, on the
+    forward-KL responses both were scored on; NaN where a model's per-response file is missing."""
+    steps = {}
+    for prev, cur in zip(labels, labels[1:]):
+        a, b = work / f"forward_{prev}.parquet", work / f"forward_{cur}.parquet"
+        if not (a.exists() and b.exists()):
+            steps[cur] = float("nan")
+            continue
+        before, after = pd.read_parquet(a), pd.read_parquet(b)
+        if not np.allclose(before.logp_data, after.logp_data):  # not the same responses
+            raise RuntimeError(f"{work}: {prev} and {cur} were scored on different responses")
+        steps[cur] = realised_step(after.logp_model, before.logp_model, after.logp_data, after.prompt)
+    return steps
+
+
+def chain_margins(work: Path, labels: list[str], div: DivergenceConfig) -> dict[str, float]:
+    """The held-out margin that made each iterate from the one before, in nats: with
+    D = log p_{t+1} - log p_t, M_t = E_{y~p_data}[D] - E_{y~p_t}[D], on the forward-KL responses (the
+    human side) and on p_t's own held-out samples (the generated side), scored by both models. It
+    needs no log p_data: it is the real-vs-generated reward margin of the paper-scale proxies over beta.
+    For an update along log p_data - log p_t with step s, M_t = s (KL(p_data||p_t) + KL(p_t||p_data))
+    exactly. NaN where a file is missing."""
+    margins = {}
+    for prev, cur in zip(labels, labels[1:]):
+        files = [work / f"forward_{prev}.parquet", work / f"forward_{cur}.parquet", work / f"reverse_{prev}.parquet"]
+        cur_model = work / cur
+        if not all(f.exists() for f in files) or not cur_model.exists():
+            margins[cur] = float("nan")
+            continue
+        cross = work / f"cross_{prev}_under_{cur}.parquet"
+        if not cross.exists():
+            logp = score_samples(cur_model, work / f"samples_{prev}.parquet", div.samples_per_prompt, div.batch_size)
+            write_table(cross, pd.DataFrame({"logp_model": logp}))
+        before, after = pd.read_parquet(files[0]), pd.read_parquet(files[1])
+        own, crossed = pd.read_parquet(files[2]), pd.read_parquet(cross)
+        human = float(np.mean(after.logp_model - before.logp_model))
+        generated = float(np.mean(crossed.logp_model - own.logp_model))
+        margins[cur] = human - generated
+    return margins
+
+
+def run_chain(work: Path, sft: Path, iterations: int, step, measure_model, name: str) -> tuple[pd.DataFrame, list]:
+    """sft, then `iterations` iterations made by step(t, previous) into work/iter{t}, each measured by
+    measure_model(model, label). Returns the tidy KL rows and the model labels in order."""
+    frames = [measure_model(Path(sft), names.SFT)]
+    labels = [names.SFT]
+    previous = Path(sft)
+    for t in range(iterations):
+        model = work / names.model_name(t)
+        if not model.exists():
+            log.info("%s: iteration %d/%d", name, t + 1, iterations)
+            step(t, previous)
+        labels.append(names.model_name(t))
+        frames.append(measure_model(model, labels[-1]))
+        previous = model
+    return pd.concat(frames, ignore_index=True), labels
