@@ -87,20 +87,38 @@ def classify_trajectory(values, half_widths, tol: float | None = None) -> str:
     if not np.isfinite(v).all():
         return "diverge"
     noise = lambda i, j: tol if tol is not None else h[i] + h[j]  # noqa: E731
-    steps = []
-    for i in range(len(v) - 1):
-        d = v[i + 1] - v[i]
-        steps.append(0 if abs(d) <= noise(i, i + 1) else int(np.sign(d)))
-    total = v[-1] - v[0]
-    if total > noise(0, len(v) - 1):
+    sign = lambda d, n: 0 if abs(d) <= n else int(np.sign(d))  # noqa: E731
+    steps = [sign(v[i + 1] - v[i], noise(i, i + 1)) for i in range(len(v) - 1)]
+    return classify_signs(steps, sign(v[-1] - v[0], noise(0, len(v) - 1)))
+
+
+def classify_signs(steps: list[int], total: int) -> str:
+    """The trajectory label from the sign of each step and of last - first (+1 up, -1 down, 0 within
+    noise), however each was decided (combined CI half-widths, or a paired CI)."""
+    if total > 0:
         return "diverge"
     signs = [s for s in steps if s]
     if any(a != b for a, b in zip(signs, signs[1:])) and len(signs) >= 2 and 1 in signs:
         return "oscillate"
-    if total < -noise(0, len(v) - 1):
+    if total < 0:
         tail = steps[len(steps) // 2 :]
         return "plateau" if all(s == 0 for s in tail) else "monotone"
     return "flat"
+
+
+def paired_sign(low: float, high: float) -> int:
+    """+1 / -1 when a paired difference's CI lies above / below 0, else 0."""
+    return 1 if low > 0 else (-1 if high < 0 else 0)
+
+
+def paired_label(cell: pd.DataFrame) -> str:
+    """classify_signs on a map cell's forward-KL rows, each step and the total decided by their paired
+    bootstrap CIs (columns paired_step_ci_*, change_ci_* of divergence/convergence_map.py)."""
+    f = cell[cell.metric == "forward_kl"].sort_values("iteration")
+    rest = f[f.iteration >= 0]
+    steps = [paired_sign(lo, hi) for lo, hi in zip(rest.paired_step_ci_low, rest.paired_step_ci_high)]
+    last = f.iloc[-1]
+    return classify_signs(steps, paired_sign(last.change_ci_low, last.change_ci_high))
 
 
 # Trajectory labels in which the divergence falls: what a contracting step (0 < s < 2) predicts.
@@ -120,6 +138,13 @@ def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
     cells["predicted_cell"] = cells["median_step"].map(predicted_label)
     falls = cells["label"].isin(FALLING)
     cells["agrees"] = ((cells["predicted_cell"] == "contracts") == falls) & (cells["predicted_cell"] != "unknown")
+    if "paired_step_ci_low" in cells:  # the observed label again, each step decided on paired differences
+        labels = cells.groupby("cell").apply(paired_label, include_groups=False)
+        cells["label_paired"] = cells["cell"].map(labels)
+        falls_paired = cells["label_paired"].isin(FALLING)
+        cells["agrees_paired"] = ((cells["predicted_cell"] == "contracts") == falls_paired) & (
+            cells["predicted_cell"] != "unknown"
+        )
     if "margin" in cells:  # the criterion without p_data: does the held-out margin shrink?
         factor = cells.groupby("cell").apply(lambda c: margin_factor(c.drop_duplicates("model")), include_groups=False)
         cells["margin_factor"] = cells["cell"].map(factor)
@@ -129,6 +154,10 @@ def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
         cells["agrees_margin"] = ((cells["predicted_margin"] == "contracts") == falls) & (
             cells["predicted_margin"] != "unknown"
         )
+        if "label_paired" in cells:
+            cells["agrees_margin_paired"] = ((cells["predicted_margin"] == "contracts") == falls_paired) & (
+                cells["predicted_margin"] != "unknown"
+            )
     return cells
 
 

@@ -216,15 +216,22 @@ def gather_map(inputs: list[Path], out: Path, heatmap: Path, curves: Path) -> No
     cells = pd.concat(labelled, ignore_index=True)
     cells = convergence.with_step_prediction(cells)
     write_table(out, cells)
-    columns = ["cell", "beta", "learning_rate", "epochs", "label", "final_change", "median_step", "predicted_cell",
-               "agrees", "margin_factor", "predicted_margin", "agrees_margin"]  # fmt: skip
+    columns = ["cell", "beta", "learning_rate", "epochs", "label", "label_paired", "final_change", "median_step",
+               "predicted_cell", "agrees", "agrees_paired", "margin_factor", "predicted_margin", "agrees_margin",
+               "agrees_margin_paired"]  # fmt: skip
     summary = cells.drop_duplicates("cell")[[c for c in columns if c in cells]]
     known = summary[summary.predicted_cell != "unknown"]
-    note = f"\nThe realised step predicts the label in {int(known.agrees.sum())} of {len(known)} cells.\n"
+    note = f"\nThe realised step predicts the label in {int(known.agrees.sum())} of {len(known)} cells"
+    if "agrees_paired" in summary:
+        note += f" (the label decided on paired steps: {int(known.agrees_paired.sum())} of {len(known)})"
+    note += ".\n"
     if "predicted_margin" in summary:
         known = summary[summary.predicted_margin != "unknown"]
         note += (f"The margin ratio (no p_data needed) predicts the label in {int(known.agrees_margin.sum())} of "
-                 f"{len(known)} cells.\n")  # fmt: skip
+                 f"{len(known)} cells")  # fmt: skip
+        if "agrees_margin_paired" in summary:
+            note += f" (paired label: {int(known.agrees_margin_paired.sum())} of {len(known)})"
+        note += ".\n"
     write_text(Path(out).with_suffix(".md"), claims.to_markdown(summary) + note)
     figures.convergence_map(cells, heatmap, curves)
     log.info("convergence map: %s", summary.to_dict("records"))

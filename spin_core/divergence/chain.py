@@ -23,6 +23,7 @@ from ..config import ControlConfig, DivergenceConfig, GenerateConfig, SpinConfig
 from ..data import load_sft
 from ..generate.pairs import generate_shard
 from ..io import write_json, write_jsonl, write_table
+from ..stats import paired_bootstrap_ci
 from ..train.reference import reference_pass
 from ..train.resume import remove_checkpoints
 from ..train.sft import continue_sft
@@ -174,6 +175,22 @@ def chain_margins(work: Path, labels: list[str], div: DivergenceConfig) -> dict[
         generated = float(np.mean(crossed.logp_model - own.logp_model))
         margins[cur] = human - generated
     return margins
+
+
+def paired_changes(work: Path, labels: list[str]) -> pd.DataFrame:
+    """Per model and metric, paired on the held-out prompts: the change from the previous model
+    (paired_step) and from the SFT model (change_from_sft), each with its paired bootstrap 95% CI."""
+    pp = pd.concat([pd.read_parquet(per_prompt_file(work, label)) for label in labels], ignore_index=True)
+    rows = []
+    for metric, part in pp.groupby("metric"):
+        wide = part.pivot_table(index="prompt_id", columns="model", values="value")
+        for prev, cur in zip(labels, labels[1:]):
+            step, step_lo, step_hi = paired_bootstrap_ci(wide[cur] - wide[prev])
+            total, lo, hi = paired_bootstrap_ci(wide[cur] - wide[labels[0]])
+            rows.append({"model": cur, "metric": metric, "paired_step": step, "paired_step_ci_low": step_lo,
+                         "paired_step_ci_high": step_hi, "change_from_sft": total, "change_ci_low": lo,
+                         "change_ci_high": hi})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def run_chain(work: Path, sft: Path, iterations: int, step, measure_model, name: str) -> tuple[pd.DataFrame, list]:

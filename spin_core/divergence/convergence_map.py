@@ -24,6 +24,7 @@ from .chain import (
     chain_steps,
     inputs_stamp,
     measure,
+    paired_changes,
     run_chain,
     spin_iteration,
     start_work_dir,
@@ -81,6 +82,7 @@ def run_cell(
     jeffreys = df.groupby("model")["value"].sum()
     previous = dict(zip(labels[1:], labels))
     df["margin_step"] = df["margin"] / df["model"].map(lambda m: jeffreys.get(previous.get(m), np.nan))
+    df = df.merge(paired_changes(work, labels), on=["model", "metric"], how="left")  # NaN for the SFT model
     settings = {"cell": names.cell_name(beta, learning_rate, epochs), "beta": beta, "learning_rate": learning_rate,
                 "epochs": epochs}  # fmt: skip
     for i, (column, value) in enumerate(settings.items()):

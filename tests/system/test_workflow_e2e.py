@@ -265,6 +265,10 @@ def test_convergence_map_target(micro_run):
     steps = cells[cells.iteration >= 0]["realised_step"]
     assert steps.notna().all() and cells[cells.iteration == -1]["realised_step"].isna().all()
     assert set(cells["predicted_cell"]) <= {"contracts", "does not contract"}
+    # The held-out margin (no p_data needed) and the label decided on paired per-prompt steps.
+    assert cells[cells.iteration >= 0]["margin"].notna().all()
+    assert cells["label_paired"].iloc[0] in {"monotone", "plateau", "flat", "oscillate", "diverge"}
+    assert cells[cells.iteration >= 0][["paired_step_ci_low", "change_ci_high"]].notna().all().all()
     assert "realised step predicts the label in" in (micro_run / "results/convergence_map/map.md").read_text()
     assert (micro_run / "results/figures/convergence_map.png").stat().st_size > 10_000
     # once run, the default target includes the map (so the report shows it); nothing else re-runs
