@@ -2,8 +2,8 @@
 #   snakemake --cores all                                    tiny world (config/config.yaml)
 #   snakemake --configfile config/paper.yaml --profile profiles/slurm   paper scale on a cluster
 #   snakemake --report results/report.html                  the report (tables + figures)
-#   snakemake --cores all convergence_map                    the beta x budget sweep (~15 min)
-#   snakemake --cores all recipes                            the recipe ablation from both SFT starts (~15 min)
+#   snakemake --cores all convergence_map                    the beta x budget sweep (~8 min)
+#   snakemake --cores all recipes                            the recipe ablation from both SFT starts (~7 min)
 # The Snakefile only includes the stages and names the final targets; see rules/*.smk.
 
 # The default config is used only when no --configfile is given, so paper.yaml is not merged

@@ -314,7 +314,7 @@ def _recipe_claims(summary: pd.DataFrame | None, starts: list[str], variant: str
     table = "the paper's theorem; recipe ablation (`snakemake recipes`)"
     if summary is None or not len(summary):
         return [_claim(f"divergence falls at each iteration and SPIN >= {CONTROL}, from the {s} start", table,
-                       "", verdict="not run", rule="run `snakemake --cores all recipes` (about 15 min here)")
+                       "", verdict="not run", rule="run `snakemake --cores all recipes` (about 7 min here)")
                 for s in starts]  # fmt: skip
     rows = []
     for r in summary[summary.recipe == variant].itertuples(index=False):

@@ -43,8 +43,9 @@ FIGURES = {
 }
 
 
-def table_names(tiny: bool) -> list[str]:
-    return [name for name, tiny_only in TABLES.items() if tiny or not tiny_only]
+def table_names(tiny: bool, trained: bool = True) -> list[str]:
+    """The tables of a run; sft_start only where the SFT model was made here (not released models)."""
+    return [name for name, tiny_only in TABLES.items() if (tiny or not tiny_only) and (trained or name != "sft_start")]
 
 
 def figure_names(tiny: bool) -> list[str]:
