@@ -203,7 +203,10 @@ def theory_overlay(theory: pd.DataFrame, png) -> None:
 def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
     """Heatmap of the label per (beta, budget) cell, and every cell's forward-KL curve."""
     labels = ["monotone", "plateau", "flat", "oscillate", "diverge"]
-    summary = cells.drop_duplicates("cell")[["cell", "beta", "budget", "budget_value", "label", "final_change"]]
+    # The label decided on paired per-prompt steps where the cells have it (the unpaired one otherwise).
+    label = "label_paired" if "label_paired" in cells else "label"
+    summary = cells.drop_duplicates("cell")[["cell", "beta", "budget", "budget_value", label, "final_change"]]
+    summary = summary.rename(columns={label: "label"})
     betas = sorted(summary.beta.unique())
     budgets = list(dict.fromkeys(summary.sort_values("budget_value").budget))
     grid = np.full((len(betas), len(budgets)), np.nan)
@@ -217,8 +220,9 @@ def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
     ax.set_xticks(range(len(budgets)), budgets, rotation=20, fontsize=8)
     ax.set_yticks(range(len(betas)), [f"beta={b:g}" for b in betas])
     ax.grid(False)
-    fig.colorbar(im, ax=ax, label="forward KL, last - first iteration (nats)")
-    ax.set_title(f"Convergence map (labels: {', '.join(labels)})", fontsize=9)
+    fig.colorbar(im, ax=ax, label="forward KL, last iteration - SFT model (nats)")
+    kind = "steps decided on paired CIs" if label == "label_paired" else "steps beyond the CI half-widths"
+    ax.set_title(f"Convergence map (labels: {', '.join(labels)}; {kind})", fontsize=9)
     save(fig, heat_png)
 
     fig, axes = plt.subplots(1, len(betas), figsize=(4 * len(betas), 3.8), sharey=True)
@@ -231,7 +235,7 @@ def convergence_map(cells: pd.DataFrame, heat_png, curves_png) -> None:
                 yerr=[p["value"] - p.ci_low, p.ci_high - p["value"]],
                 marker="o",
                 capsize=2,
-                label=f"{p.budget.iloc[0]}: {p.label.iloc[0]}",
+                label=f"{p.budget.iloc[0]}: {p[label].iloc[0]}",
             )
         ax.set(title=f"beta = {beta:g}", xlabel=ITER_LABEL, ylabel="exact forward KL (nats)")
         iteration_ticks(ax, cells.iteration)
