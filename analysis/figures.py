@@ -47,18 +47,22 @@ def _band(ax, b, label, color, marker="o"):
     )
 
 
-def divergence_vs_iteration(exact: pd.DataFrame, png) -> None:
+def _from(start: str) -> str:
+    return f", from the {start} SFT model" if start else ""
+
+
+def divergence_vs_iteration(exact: pd.DataFrame, png, start: str = "") -> None:
     bands = seed_bands(exact)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, title in zip(axes, ("forward_kl", "reverse_kl"), ("KL(p_data || p_t)", "KL(p_t || p_data)")):
         _band(ax, bands[(bands.method == SPIN) & (bands.metric == metric)], "SPIN", "C0")
         ax.set(title=f"Exact {title}", xlabel=ITER_LABEL, ylabel="nats per response")
         ax.legend(fontsize=8)
-    fig.suptitle("Tiny world: exact divergence to p_data (error bars: main run's 95% CI over prompts)")
+    fig.suptitle(f"Tiny world: exact divergence to p_data{_from(start)} (error bars: main run's 95% CI over prompts)")
     save(fig, png)
 
 
-def spin_vs_control(exact: pd.DataFrame, png) -> None:
+def spin_vs_control(exact: pd.DataFrame, png, start: str = "") -> None:
     bands = seed_bands(exact)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("forward_kl", "reverse_kl")):
@@ -68,7 +72,7 @@ def spin_vs_control(exact: pd.DataFrame, png) -> None:
             _band(ax, ctrl, f"{CONTROL} (SFT, same steps)", "C3", marker="s")
         ax.set(title=metric.replace("_", " "), xlabel=ITER_LABEL, ylabel="nats per response")
         ax.legend(fontsize=8)
-    fig.suptitle(f"SPIN vs the compute-matched control ({CONTROL})")
+    fig.suptitle(f"SPIN vs the compute-matched control ({CONTROL}){_from(start)}")
     save(fig, png)
 
 

@@ -175,9 +175,14 @@ def gather_recipes(
 
 
 def write_figures(
-    tables: Path, out_dir: Path, exact: Path | None = None, proxies: Path | None = None, theory: Path | None = None
+    tables: Path,
+    out_dir: Path,
+    exact: Path | None = None,
+    proxies: Path | None = None,
+    theory: Path | None = None,
+    start: str = "",
 ) -> None:
-    """The report's figures (PNG + SVG)."""
+    """The report's figures (PNG + SVG); `start` names the SFT start in the divergence figures' titles."""
     from . import figures  # matplotlib: only the figure commands pay for it
 
     exact_df, proxies_df, theory_df = _read(exact), _read(proxies), _read(theory)
@@ -186,8 +191,8 @@ def write_figures(
     if theory_df is not None:
         figures.theory_overlay(theory_df, out_dir / "theory_overlay.png")
     if exact_df is not None:
-        figures.divergence_vs_iteration(exact_df, out_dir / "divergence_vs_iteration.png")
-        figures.spin_vs_control(exact_df, out_dir / "spin_vs_sft_continued.png")
+        figures.divergence_vs_iteration(exact_df, out_dir / "divergence_vs_iteration.png", start)
+        figures.spin_vs_control(exact_df, out_dir / "spin_vs_sft_continued.png", start)
     if proxies_df is not None:
         figures.proxies_vs_iteration(proxies_df, out_dir / "proxies_vs_iteration.png")
     if exact_df is not None and proxies_df is not None:

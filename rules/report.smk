@@ -70,6 +70,7 @@ rule figures:
         [f"results/figures/{name}.svg" for name in FIGURES],
     params:
         inputs=lambda w, input: input_args(input, skip=("tables",)),
+        start="released" if RELEASED else CFG.sft.start,
     log:
         "logs/report/figures.log",
     threads: 1
@@ -79,7 +80,7 @@ rule figures:
     conda:
         "../envs/analysis.yaml"
     shell:
-        "python -m analysis.cli figures --tables results/tables {params.inputs}"
+        "python -m analysis.cli figures --tables results/tables {params.inputs} --start {params.start:q}"
         " --out-dir results/figures 2>&1 | tee {log:q}"
 
 
