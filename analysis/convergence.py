@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spin_core.names import MAIN, SFT, SPIN, parse_model
+from spin_core.names import MAIN, SFT, parse_model
 
 # Proxies where lower means closer to p_data (as KL): compared with exact forward KL by sign.
 PROXY_METRICS = ["heldout_nll", "heldout_nll_per_token", "rv_accuracy", "rv_margin", "gen_length", "gen_distinct_2"]
@@ -24,14 +24,15 @@ def with_chains(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def expand_sft(df: pd.DataFrame) -> pd.DataFrame:
-    """The SFT row (iteration -1) starts every SPIN seed and the control: copy it into each."""
+    """Every chain starts at iteration -1: a replicate chain at its own SFT model (seed{r}/sft) where it
+    has one, any other chain (the control, a chain without its own) at the main run's: copy that row in."""
     sft = df[df["model"] == SFT]
-    rest = df[df["model"] != SFT]
-    copies = [sft]
-    for method, seed in rest[["method", "seed"]].drop_duplicates().itertuples(index=False):
-        if (method, seed) != (SPIN, MAIN):
+    copies = [df]
+    has_start = set(df.loc[df["iteration"] < 0, ["method", "seed"]].itertuples(index=False, name=None))
+    for method, seed in df[["method", "seed"]].drop_duplicates().itertuples(index=False):
+        if (method, seed) not in has_start:
             copies.append(sft.assign(method=method, seed=seed))
-    return pd.concat(copies + [rest], ignore_index=True)
+    return pd.concat(copies, ignore_index=True)
 
 
 def seed_bands(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,22 @@
-# The convergence study's extra chains (tiny world): SPIN repeated with other seeds (seed{r}/,
-# same rules with shifted seeds, so the divergence curves get bands), and the SFT-continued
+# The convergence study's extra chains (tiny world): SPIN repeated with other seeds (seed{r}/, same
+# rules with shifted seeds, each chain from its own SFT model seed{r}/sft: its init and data order
+# shift too, so the divergence curves' bands include the SFT model), and the SFT-continued
 # control (sft_continued/iter{t}: the same number of steps as SPIN iteration t, on the human
 # responses only). Outputs sit beside the main run's under a chain folder.
+
+
+use rule sft as sft_chain with:
+    output:
+        model=directory(names.model_dir(f"{{chain}}/{names.SFT}")),
+        metrics=names.train_metrics(f"{{chain}}/{names.SFT}"),
+    params:
+        cfg=lambda w: params_json(sft=for_chain(CFG.sft, w.chain), spin=CFG.spin),
+        tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
+        checkpoints=lambda w: names.train_checkpoints(names.sft_model(w.chain)),
+    log:
+        "logs/sft/{chain}/sft.log",
+    benchmark:
+        "results/benchmarks/sft_{chain}.tsv"
 
 
 use rule generate as generate_chain with:

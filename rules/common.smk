@@ -42,13 +42,14 @@ NUM_SHARDS = CFG.generate.num_shards
 
 # Released checkpoints: the models are imported, nothing is trained (rules/released.smk).
 RELEASED = bool(CFG.released.models)
-# Convergence study (tiny world): extra SPIN chains with other seeds, and the SFT-continued control.
+# Convergence study (tiny world): extra SPIN chains with other seeds (each from its own SFT model,
+# seed{r}/sft), and the SFT-continued control (from the main run's).
 SEED_CHAINS = names.seed_chains(CFG.convergence.seeds) if TINY and not RELEASED else []
 CONTROL_ON = TINY and CFG.convergence.control.enabled and not RELEASED
 # Every model that gets held-out samples, divergences and proxies.
 ALL_MODELS = (
     MODELS
-    + [m for c in SEED_CHAINS for m in names.chain_models(c, ITERATIONS)]
+    + [m for c in SEED_CHAINS for m in [names.sft_model(c)] + names.chain_models(c, ITERATIONS)]
     + (names.chain_models(names.CONTROL, ITERATIONS) if CONTROL_ON else [])
 )
 
@@ -92,7 +93,7 @@ def model_spin(wildcards):
 # (divergence, evaluation, the theory overlay), which only the report waits for.
 CRITICAL_PATH = 10
 # Rules whose jobs keep checkpoints in params.checkpoints until the run succeeds.
-TRAINING_RULES = {"sft", "train", "train_chain", "sft_continued"}
+TRAINING_RULES = {"sft", "sft_chain", "train", "train_chain", "sft_continued"}
 # Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
 GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
 
@@ -119,13 +120,13 @@ def train_launcher():
 # ---- divergence
 def proxy_reference_args(wildcards, input):
     """The previous iterate and its samples, for the real-vs-generated proxy (none for sft)."""
-    if wildcards.model == names.SFT:
+    if names.parse_model(wildcards.model).iteration < 0:  # an SFT model: no previous iterate
         return ""
     return f"--ref-model {shlex.quote(input.ref_model)} --ref-samples {shlex.quote(input.ref_samples)}"
 
 
 def proxy_reference_inputs(wildcards):
-    if wildcards.model == names.SFT:
+    if names.parse_model(wildcards.model).iteration < 0:
         return {}
     prev = names.previous_model(wildcards.model)
     return {"ref_model": names.model_dir(prev), "ref_samples": names.heldout_samples(prev)}

@@ -21,8 +21,9 @@ SPIN = "spin"  # the method of every other chain
 MAIN = "main"  # the seed label of the main run
 SEED_CHAIN = "seed{r}"
 
-# Wildcard constraints: a model name, a replicate chain.
-MODEL_PATTERN = rf"{SFT}|((seed\d+|{CONTROL})/)?iter\d+"
+# Wildcard constraints: a model name, a replicate chain. A replicate chain has its own SFT model
+# (seed{r}/sft); the control starts from the main run's.
+MODEL_PATTERN = rf"(seed\d+/)?{SFT}|((seed\d+|{CONTROL})/)?iter\d+"
 SEED_CHAIN_PATTERN = r"seed\d+"
 # seed{r} shifts every seed by this times r: a prime, so no clash with the per-iteration and
 # per-shard offsets of `shard_seed`.
@@ -50,19 +51,25 @@ def model_name(t, chain: str = "") -> str:
 
 
 def parse_model(name: str) -> ModelName:
-    if name == SFT:
-        return ModelName("", -1)
     chain, it = posixpath.split(name)
+    if it == SFT and (not chain or chain.startswith("seed")):
+        return ModelName(chain, -1)
     if not it.startswith("iter") or not it[4:].isdigit():
         raise BadNameError(f"not a model name: {name!r} (expected {SFT}, iter<t> or <chain>/iter<t>)")
     return ModelName(chain, int(it[4:]))
 
 
+def sft_model(chain: str = "") -> str:
+    """The SFT model a chain starts from: a replicate chain's own (seed{r}/sft), else the main run's."""
+    return f"{chain}/{SFT}" if chain.startswith("seed") else SFT
+
+
 def previous_model(name: str) -> str:
-    """The model iteration t starts from and is referenced to: sft for t = 0, else its chain's t-1."""
+    """The model iteration t starts from and is referenced to: its chain's SFT model for t = 0, else
+    its chain's t-1."""
     m = parse_model(name)
     if m.iteration <= 0:
-        return SFT
+        return sft_model(m.chain)
     return model_name(m.iteration - 1, m.chain)
 
 

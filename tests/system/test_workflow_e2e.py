@@ -16,9 +16,10 @@ def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
     for rule in ("sft", "generate", "reference", "train"):
         assert f"rule {rule}:" in out
     if config == "config.yaml":
-        # the tiny world: one job per model for its divergences and one for its evaluations, one
-        # generation job per iteration and chain (2 shards each)
-        assert out.count("rule divergence_model:") == 5 + 4 * 2 + 4 and out.count("rule eval_model:") == 5
+        # the tiny world: one job per model for its divergences (the replicate chains' own SFT models
+        # included) and one for its evaluations, one generation job per iteration and chain (2 shards each)
+        assert out.count("rule divergence_model:") == 5 + 5 * 2 + 4 and out.count("rule eval_model:") == 5
+        assert out.count("rule sft_chain:") == 2
         assert out.count("rule generate:") == 4 and "shard1-of-2" in out
     if config.startswith("paper"):
         assert "divergence_model" not in out  # p_data is unknown at paper scale: samples + proxies only
@@ -98,8 +99,8 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 
     div = pd.read_csv(tmp_path / "results/divergence/exact.csv")
     assert list(div.columns) == ["model", "iteration", "metric", "value", "ci_low", "ci_high", "n"]
-    # main run, a second seed's chain and the SFT-continued control, two metrics each
-    chains = [f"seed1/iter{t}" for t in range(4)] + [f"sft_continued/iter{t}" for t in range(4)]
+    # main run, a second seed's chain from its own SFT model and the SFT-continued control, two metrics each
+    chains = ["seed1/sft"] + [f"seed1/iter{t}" for t in range(4)] + [f"sft_continued/iter{t}" for t in range(4)]
     assert set(div["model"]) == set(MODELS + chains) and set(div["metric"]) == {"forward_kl", "reverse_kl"}
     assert len(div) == 2 * (len(MODELS) + len(chains))
     assert all(math.isfinite(v) for v in div[["value", "ci_low", "ci_high"]].to_numpy().ravel())
@@ -108,6 +109,12 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 
     # Mixing rule: iteration 0 trains on its own pairs, iteration t >= 1 on those of t-1 and t,
     # all scored under the iteration's own reference (the previous model).
+    # The replicate chain starts from its own SFT model (another init and data order), the control from the main one.
+    assert set(pd.read_parquet(tmp_path / "data/pairs/seed1/pairs_iter0.parquet")["reference_model"]) == {
+        "models/seed1/sft"
+    }
+    sft = div[div.metric == "forward_kl"].set_index("model")["value"]
+    assert sft["seed1/sft"] != sft["sft"]
     p0 = pd.read_parquet(tmp_path / "data/pairs/pairs_iter0.parquet")
     p2 = pd.read_parquet(tmp_path / "data/pairs/pairs_iter2.parquet")
     assert set(p0["iteration"]) == {0} and set(p2["iteration"]) == {1, 2} and len(p2) == 2 * len(p0)

@@ -13,23 +13,27 @@ def test_parse_model_names():
     assert (m.method, m.seed, m.iteration) == ("spin", "seed2", 1)
     c = names.parse_model("sft_continued/iter0")
     assert (c.method, c.seed, c.iteration) == ("sft_continued", "main", 0)
-    with pytest.raises(ValueError, match="not a model name"):
-        names.parse_model("iterx")
+    s = names.parse_model("seed1/sft")  # a replicate chain's own SFT model
+    assert (s.method, s.seed, s.iteration) == ("spin", "seed1", -1)
+    for bad in ("iterx", "sft_continued/sft"):  # the control has no SFT model of its own
+        with pytest.raises(ValueError, match="not a model name"):
+            names.parse_model(bad)
 
 
-@pytest.mark.parametrize("name", ["sft", "iter0", "iter12", "seed3/iter2", "sft_continued/iter1"])
+@pytest.mark.parametrize("name", ["sft", "seed2/sft", "iter0", "iter12", "seed3/iter2", "sft_continued/iter1"])
 def test_names_round_trip_and_match_the_wildcard(name):
     import re
 
     assert re.fullmatch(names.MODEL_PATTERN, name)
     m = names.parse_model(name)
-    assert (names.SFT if m.iteration < 0 else names.model_name(m.iteration, m.chain)) == name
+    assert (names.sft_model(m.chain) if m.iteration < 0 else names.model_name(m.iteration, m.chain)) == name
 
 
-def test_previous_model_stays_in_its_chain_and_starts_at_sft():
+def test_previous_model_stays_in_its_chain_and_starts_at_its_sft_model():
     assert names.previous_model("iter0") == "sft"
     assert names.previous_model("iter2") == "iter1"
-    assert names.previous_model("seed1/iter0") == "sft"
+    assert names.previous_model("seed1/iter0") == "seed1/sft"  # each replicate chain has its own
+    assert names.previous_model("sft_continued/iter0") == "sft"  # the control is paired with the main run
     assert names.previous_model("seed1/iter3") == "seed1/iter2"
     assert names.previous_model("sft_continued/iter1") == "sft_continued/iter0"
 

@@ -30,6 +30,14 @@ def test_seed_bands_share_the_sft_start():
     assert b.loc[("spin", 0), "main"] == 8
 
 
+def test_seed_bands_start_each_replicate_at_its_own_sft_model():
+    df = frame({"sft": 10, "iter0": 8, "seed1/sft": 12, "seed1/iter0": 6, "sft_continued/iter0": 9})
+    b = seed_bands(df).set_index(["method", "iteration"])
+    assert b.loc[("spin", -1), "mean"] == 11 and b.loc[("spin", -1), "band_high"] == 12
+    assert b.loc[("spin", -1), "n_seeds"] == 2 and b.loc[("spin", -1), "main"] == 10
+    assert b.loc[("sft_continued", -1), "mean"] == 10  # the control starts at the main run's SFT model
+
+
 def test_proxy_tracking_rank_correlation():
     exact = frame({"sft": 10, "iter0": 8, "iter1": 6})
     proxies = pd.concat([frame({"sft": 3, "iter0": 2, "iter1": 1}, "heldout_nll"), frame({"sft": 1, "iter0": 2, "iter1": 3}, "rv_accuracy"),
