@@ -93,7 +93,7 @@ def model_spin(wildcards):
 # (divergence, evaluation, the theory overlay), which only the report waits for.
 CRITICAL_PATH = 10
 # Rules whose jobs keep checkpoints in params.checkpoints until the run succeeds.
-TRAINING_RULES = {"sft", "sft_chain", "train", "train_chain", "sft_continued"}
+TRAINING_RULES = {"sft", "sft_chain", "train", "train_chain", "sft_continued", "recipe_sft"}
 # Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
 GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
 
@@ -188,7 +188,7 @@ def map_cells():
 
 MAP_DONE = os.path.exists("results/convergence_map/map.csv")
 RECIPES_SUMMARY = "results/tables/recipe_ablation_summary.csv"
-RECIPES_DONE = os.path.exists(RECIPES_SUMMARY)
+RECIPES_DONE = TINY and not RELEASED and os.path.exists(RECIPES_SUMMARY)
 
 
 # ---- the recipe ablation (rules/recipes.smk)
@@ -238,7 +238,7 @@ def final_targets():
     # the default target keeps it, so the report includes its figures.
     if TINY and MAP_DONE:
         targets.append("results/convergence_map/map.csv")
-    if TINY and RECIPES_DONE:  # the recipe ablation likewise (`snakemake recipes`)
+    if RECIPES_DONE:  # the recipe ablation likewise (`snakemake recipes`)
         targets.append(RECIPES_SUMMARY)
     return targets
 
