@@ -129,7 +129,8 @@ FALLING = ("monotone", "plateau")
 def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
     """Per map cell, the median realised step over its iterations, the label it predicts
     ("contracts" when 0 < s < 2) and whether that agrees with the observed trajectory label
-    (contracts <=> the divergence falls: monotone or plateau)."""
+    (contracts <=> the divergence falls: monotone or plateau); the same for the label decided on paired
+    steps and for the margin criterion, where the cells have their columns."""
     from spin_core.divergence.stability import predicted_label
 
     if "realised_step" not in cells:
@@ -137,29 +138,27 @@ def with_step_prediction(cells: pd.DataFrame) -> pd.DataFrame:
     median = cells.groupby("cell")["realised_step"].median()
     cells = cells.assign(median_step=cells["cell"].map(median))
     cells["predicted_cell"] = cells["median_step"].map(predicted_label)
-    falls = cells["label"].isin(FALLING)
-    cells["agrees"] = ((cells["predicted_cell"] == "contracts") == falls) & (cells["predicted_cell"] != "unknown")
+    cells["agrees"] = _agrees(cells["predicted_cell"], cells["label"])
     if "paired_step_ci_low" in cells:  # the observed label again, each step decided on paired differences
         labels = cells.groupby("cell").apply(paired_label, include_groups=False)
         cells["label_paired"] = cells["cell"].map(labels)
-        falls_paired = cells["label_paired"].isin(FALLING)
-        cells["agrees_paired"] = ((cells["predicted_cell"] == "contracts") == falls_paired) & (
-            cells["predicted_cell"] != "unknown"
-        )
+        cells["agrees_paired"] = _agrees(cells["predicted_cell"], cells["label_paired"])
     if "margin" in cells:  # the criterion without p_data: does the held-out margin shrink?
         factor = cells.groupby("cell").apply(lambda c: margin_factor(c.drop_duplicates("model")), include_groups=False)
         cells["margin_factor"] = cells["cell"].map(factor)
         cells["predicted_margin"] = cells["margin_factor"].map(
             lambda f: "unknown" if not np.isfinite(f) else ("contracts" if f < 1 else "does not contract")
         )
-        cells["agrees_margin"] = ((cells["predicted_margin"] == "contracts") == falls) & (
-            cells["predicted_margin"] != "unknown"
-        )
+        cells["agrees_margin"] = _agrees(cells["predicted_margin"], cells["label"])
         if "label_paired" in cells:
-            cells["agrees_margin_paired"] = ((cells["predicted_margin"] == "contracts") == falls_paired) & (
-                cells["predicted_margin"] != "unknown"
-            )
+            cells["agrees_margin_paired"] = _agrees(cells["predicted_margin"], cells["label_paired"])
     return cells
+
+
+def _agrees(predicted: pd.Series, label: pd.Series) -> pd.Series:
+    """A prediction agrees where "contracts" meets a falling label, or another prediction a label that
+    does not fall; "unknown" never agrees."""
+    return ((predicted == "contracts") == label.isin(FALLING)) & (predicted != "unknown")
 
 
 def margin_factor(cell: pd.DataFrame) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from spin_core.names import CONTROL
-from spin_core.stats import paired_bootstrap_ci
+from spin_core.stats import paired_bootstrap_ci, paired_verdict
 
 from . import paired
 from .convergence import classify_trajectory
@@ -49,6 +49,14 @@ def ablation_table(runs: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows).sort_values(["start", "recipe", "metric", "iteration"]).reset_index(drop=True)
 
 
+def _table_steps(part: pd.DataFrame) -> list[dict]:
+    """The paired steps ablation_table computed (one curve's rows, in iteration order), as paired.steps
+    gives them."""
+    rows = zip(part["iteration"], part.iloc[1:].itertuples(index=False))
+    return [{"from": a, "to": r.iteration, "diff": r.step_from_previous, "diff_ci_low": r.step_ci_low,
+             "diff_ci_high": r.step_ci_high, "sign": paired_verdict(r.step_ci_low, r.step_ci_high)} for a, r in rows]  # fmt: skip
+
+
 def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame:
     """Per start, recipe and metric: the curve of seed means, its trajectory label, whether it falls at
     each iteration (paired steps), last minus SFT (paired), and SPIN minus the control at the last
@@ -58,7 +66,7 @@ def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFr
         part = part.sort_values("iteration")
         pp = per_prompt[(per_prompt.start == start) & (per_prompt.metric == metric)]
         curve = paired.by_prompt(pp[pp.recipe == recipe], "iteration")
-        step_rows = paired.steps(curve)
+        step_rows = _table_steps(part)
         first, last = curve.columns.min(), curve.columns.max()
         overall = paired.difference(curve[last], curve[first])
         half = ((part.ci_high - part.ci_low) / 2).to_numpy()
@@ -87,11 +95,3 @@ def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFr
                 row["vs_control_verdict"] = paired.lower_than(d)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def gather_runs(inputs: list) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(p) for p in inputs], ignore_index=True)
-
-
-def gather_per_prompt(inputs: list) -> pd.DataFrame:
-    return pd.concat([pd.read_parquet(p) for p in inputs], ignore_index=True)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from spin_core import names
 from spin_core.config import SFT_STARTS, EvaluationConfig, GenerateConfig, SFTConfig, SpinConfig
-from spin_core.io import read_json, write_table, write_text
+from spin_core.io import read_json, read_tables, write_table, write_text
 
 from . import claims, convergence, recipes
 
@@ -160,7 +160,7 @@ def gather_recipes(
     its figure, from every run's rows and per-prompt KLs."""
     from . import figures  # matplotlib: only the figure commands pay for it
 
-    run_rows, pp = recipes.gather_runs(runs), recipes.gather_per_prompt(per_prompt)
+    run_rows, pp = read_tables(runs), read_tables(per_prompt)
     table = recipes.ablation_table(run_rows, pp)
     summary = recipes.ablation_summary(table, pp)
     _write_both(table, Path(out_dir), "recipe_ablation")

@@ -1,7 +1,6 @@
 # Config loading and validation, and the small input functions every rule shares. The workflow's
 # vocabulary (model names, paths, seeds, which pairs iteration t trains on) lives in
 # spin_core/names.py, the typed config in spin_core/config.py; this file only asks them.
-import dataclasses
 import os
 import shlex
 import signal
@@ -15,7 +14,7 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 from analysis.report import RECIPE_FIGURE, RECIPE_TABLES, figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
-from spin_core.config import load_yaml, params_json, validate_config  # noqa: E402
+from spin_core.config import load_yaml, params_json, replicate, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
 from spin_core.train.launch import launcher  # noqa: E402
 from spin_core.train.resume import remove_checkpoints  # noqa: E402
@@ -74,7 +73,7 @@ def previous_model_dir(t, chain=""):
 
 def for_chain(section, chain):
     """A config section with its seed shifted for a replicate chain (unchanged for the main run)."""
-    return dataclasses.replace(section, seed=section.seed + names.chain_seed_offset(chain))
+    return replicate(section, names.chain_replicate(chain))
 
 
 def spin_params(wildcards):

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .names import CHAIN_SEED_STRIDE
+from .names import replicate_seed_offset
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -394,7 +394,7 @@ class MapConfig:
 
 def replicate(section, seed: int):
     """A config section with its seed shifted for replicate `seed` of a study (0: unchanged)."""
-    return dataclasses.replace(section, seed=section.seed + CHAIN_SEED_STRIDE * int(seed))
+    return dataclasses.replace(section, seed=section.seed + replicate_seed_offset(seed))
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,12 @@ def _to_python(obj):
     return obj
 
 
-def gather_tables(inputs: list[Path], out: Path) -> None:
-    """Concatenate tidy tables (CSV or parquet, by suffix) into one."""
+def read_tables(inputs: list[Path]) -> pd.DataFrame:
+    """Tidy tables (CSV or parquet, by suffix) concatenated into one frame."""
     frames = [pd.read_parquet(p) if Path(p).suffix == ".parquet" else pd.read_csv(p) for p in inputs]
-    write_table(out, pd.concat(frames, ignore_index=True))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gather_tables(inputs: list[Path], out: Path) -> None:
+    """Concatenate tidy tables (CSV or parquet, by suffix) into one file."""
+    write_table(out, read_tables(inputs))

@@ -86,8 +86,18 @@ def seed_chains(n_seeds: int) -> list[str]:
     return [SEED_CHAIN.format(r=r) for r in range(1, n_seeds)]
 
 
+def replicate_seed_offset(r) -> int:
+    """How far replicate r (of a seed chain or a study's run) shifts every seed; 0 for r = 0."""
+    return CHAIN_SEED_STRIDE * int(r)
+
+
+def chain_replicate(chain: str) -> int:
+    """r of a replicate chain seed{r}; 0 for the main run and the control."""
+    return int(chain.removeprefix("seed")) if chain.startswith("seed") else 0
+
+
 def chain_seed_offset(chain: str) -> int:
-    return CHAIN_SEED_STRIDE * int(chain.removeprefix("seed")) if chain.startswith("seed") else 0
+    return replicate_seed_offset(chain_replicate(chain))
 
 
 def shard_seed(seed: int, iteration: int, shard: int) -> int:

@@ -22,7 +22,7 @@ from .. import names
 from ..config import ControlConfig, DivergenceConfig, GenerateConfig, SpinConfig
 from ..data import load_sft
 from ..generate.pairs import generate_shard
-from ..io import write_json, write_jsonl, write_table
+from ..io import read_tables, write_json, write_jsonl, write_table
 from ..stats import paired_bootstrap_ci
 from ..train.reference import reference_pass
 from ..train.resume import remove_checkpoints
@@ -177,10 +177,15 @@ def chain_margins(work: Path, labels: list[str], div: DivergenceConfig) -> dict[
     return margins
 
 
+def chain_per_prompt(work: Path, labels: list[str]) -> pd.DataFrame:
+    """The per-prompt KLs of the chain's models (rows model, prompt_id, metric, value), in label order."""
+    return read_tables([per_prompt_file(work, label) for label in labels])
+
+
 def paired_changes(work: Path, labels: list[str]) -> pd.DataFrame:
     """Per model and metric, paired on the held-out prompts: the change from the previous model
     (paired_step) and from the SFT model (change_from_sft), each with its paired bootstrap 95% CI."""
-    pp = pd.concat([pd.read_parquet(per_prompt_file(work, label)) for label in labels], ignore_index=True)
+    pp = chain_per_prompt(work, labels)
     rows = []
     for metric, part in pp.groupby("metric"):
         wide = part.pivot_table(index="prompt_id", columns="model", values="value")

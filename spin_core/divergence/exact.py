@@ -47,9 +47,6 @@ def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> t
         raise DataError(f"a sampled response holds token id {e.args[0]}, outside the world's alphabet") from None
 
 
-PER_PROMPT_COLUMNS = ["model", "prompt_id", "metric", "value"]
-
-
 def per_prompt_frame(name: str, prompt_ids: list[str], values: dict[str, np.ndarray]) -> pd.DataFrame:
     """One model's per-prompt means of each metric's (prompts, samples) array: the unit every paired
     comparison (analysis/paired.py) and bootstrap resamples."""
@@ -66,20 +63,19 @@ def score_samples(model: Path, samples: Path, samples_per_prompt: int, batch_siz
     return np.array(response_logps(policy, prompt_ids, outs, tok.pad_token_id, batch_size, "cross scoring"))
 
 
-def _keep_scores(name: str, prompt_rows: list[dict], forward, reverse, per_prompt) -> None:
-    """What exact_divergence keeps beside its rows, each (path or None, values...): the per-response
-    log p_data and log p_model of the forward-KL responses, log p_model of the model's own samples, and
-    the per-prompt KLs."""
-    k = len(forward[1]) // len(prompt_rows)
-    prompt_index = np.repeat(np.arange(len(prompt_rows)), k)
-    if forward[0] is not None:
+def _keep_scores(name, prompt_rows, forward_out, reverse_out, per_prompt_out, logp_data, logp_model, logp_own, kls):
+    """What exact_divergence keeps beside its rows, where a path is given: the per-response log p_data
+    and log p_model of the forward-KL responses, log p_model of the model's own samples, and the
+    per-prompt KLs (`kls`: metric -> (prompts, samples) array)."""
+    prompt_index = np.repeat(np.arange(len(prompt_rows)), len(logp_data) // len(prompt_rows))
+    if forward_out is not None:
         write_table(
-            forward[0], pd.DataFrame({"prompt": prompt_index, "logp_data": forward[1], "logp_model": forward[2]})
+            forward_out, pd.DataFrame({"prompt": prompt_index, "logp_data": logp_data, "logp_model": logp_model})
         )
-    if reverse[0] is not None:
-        write_table(reverse[0], pd.DataFrame({"prompt": prompt_index, "logp_model": reverse[1]}))
-    if per_prompt[0] is not None:
-        write_table(per_prompt[0], per_prompt_frame(name, [r["prompt_id"] for r in prompt_rows], per_prompt[1]))
+    if reverse_out is not None:
+        write_table(reverse_out, pd.DataFrame({"prompt": prompt_index, "logp_model": logp_own}))
+    if per_prompt_out is not None:
+        write_table(per_prompt_out, per_prompt_frame(name, [r["prompt_id"] for r in prompt_rows], kls))
 
 
 def exact_divergence(
@@ -134,7 +130,7 @@ def exact_divergence(
         np.mean([len(y) for y in ys]), np.mean([len(w) for w in words]),
     )  # fmt: skip
     forward, reverse = forward.reshape(n_prompts, k), reverse.reshape(n_prompts, k)
-    _keep_scores(name, rows[::k], (forward_out, logp_data, logp_model), (reverse_out, logp_own),
-                 (per_prompt_out, {"forward_kl": forward, "reverse_kl": reverse}))  # fmt: skip
+    _keep_scores(name, rows[::k], forward_out, reverse_out, per_prompt_out, logp_data, logp_model, logp_own,
+                 {"forward_kl": forward, "reverse_kl": reverse})  # fmt: skip
     out = [tidy_row(name, "forward_kl", forward), tidy_row(name, "reverse_kl", reverse)]
     return pd.DataFrame(out, columns=DIVERGENCE_COLUMNS)

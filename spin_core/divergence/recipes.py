@@ -22,13 +22,13 @@ from ..config import ControlConfig, DivergenceConfig, GenerateConfig, RecipesCon
 from ..errors import DataError
 from ..io import read_json, write_json, write_table
 from .chain import (
+    chain_per_prompt,
     chain_prompts,
     chain_steps,
     control_iteration,
     inputs_stamp,
     measure,
     metrics_file,
-    per_prompt_file,
     run_chain,
     spin_iteration,
     start_work_dir,
@@ -106,7 +106,7 @@ def run_recipe(
     df["realised_step"] = df["model"].map(chain_steps(work, labels))
     df["steps"] = [_global_step(work, t) for t in df["iteration"]]
     keys = {"start": start, "recipe": recipe, "seed": int(seed)}
-    per_prompt = pd.concat([pd.read_parquet(per_prompt_file(work, label)) for label in labels], ignore_index=True)
+    per_prompt = chain_per_prompt(work, labels)
     per_prompt["iteration"] = [names.parse_model(m).iteration for m in per_prompt["model"]]
     write_table(per_prompt_out, per_prompt.assign(**keys)[RUN_KEYS + list(per_prompt.columns)])
     return df.assign(**keys)[RUN_KEYS + list(df.columns)]
