@@ -4,6 +4,21 @@
 # resources). Tiny world: one job per model writes all three files, since starting a job costs
 # more there than the measures.
 
+# The previous iterate and its samples feed the real-vs-generated proxy.
+def proxy_reference_args(wildcards, input):
+    """The previous iterate and its samples, for the real-vs-generated proxy (none for sft)."""
+    if names.parse_model(wildcards.model).iteration < 0:  # an SFT model: no previous iterate
+        return ""
+    return f"--ref-model {shlex.quote(input.ref_model)} --ref-samples {shlex.quote(input.ref_samples)}"
+
+
+def proxy_reference_inputs(wildcards):
+    if names.parse_model(wildcards.model).iteration < 0:
+        return {}
+    prev = names.previous_model(wildcards.model)
+    return {"ref_model": names.model_dir(prev), "ref_samples": names.heldout_samples(prev)}
+
+
 if TINY:
 
     rule divergence_model:

@@ -4,6 +4,20 @@
 # BIG-bench JSON task converted by our code, MT-Bench with the exact-p_data oracle judge, all of a
 # model in one job (the same files), since starting a job costs more there than evaluating.
 
+EVAL = CFG.evaluation
+LB_TASKS = list(EVAL.leaderboard.tasks)
+BB_TASKS = list(EVAL.bigbench.tasks)
+TINY_TASK_DIR = names.TINY_TASK_DIR
+MT_DIR = names.MT_BENCH_DIR
+
+
+def tiny_task_files():
+    """Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own)."""
+    if not TINY:
+        return []
+    return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
+
+
 wildcard_constraints:
     task=r"[A-Za-z0-9_]+",
 

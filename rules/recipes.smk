@@ -4,6 +4,35 @@
 # SFT model and one per run (a chain of iterations in one process, divergence/recipes.py); the
 # `recipes` rule gathers them into results/tables/recipe_ablation*.csv and a figure.
 
+RECIPES = CFG.convergence.recipes
+RECIPE_RUNS = list(RECIPES.variants) + ([names.CONTROL] if RECIPES.control else [])
+RECIPE_MATCHED = next(iter(RECIPES.variants))  # the control matches this variant's steps
+
+
+def recipe_sft_params(wildcards):
+    return params_json(sft=RECIPES.sft_for(CFG.sft, wildcards.start, int(wildcards.r)), spin=CFG.spin)
+
+
+def recipe_run_inputs(wildcards):
+    inputs = {
+        "sft": names.recipe_sft(wildcards.start, wildcards.r),
+        "world": "data/world/world.json",
+        "train": "data/sft/train.jsonl",
+        "test": "data/sft/test.jsonl",
+    }
+    if wildcards.recipe == names.CONTROL:
+        inputs["match"] = names.recipe_run(wildcards.start, RECIPE_MATCHED, wildcards.r)
+    return inputs
+
+
+def recipe_outputs(kind):
+    runs = [(s, r, k) for s in RECIPES.starts for r in RECIPE_RUNS for k in range(RECIPES.seeds)]
+    if kind == "sft":
+        return [names.recipe_sft_metrics(s, k) for s in RECIPES.starts for k in range(RECIPES.seeds)]
+    path = names.recipe_run if kind == "rows" else names.recipe_run_per_prompt
+    return [path(s, r, k) for s, r, k in runs]
+
+
 rule recipe_sft:
     input:
         train="data/sft/train.jsonl",

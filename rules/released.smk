@@ -2,6 +2,10 @@
 # the run (sft, iter0, ...) is imported from a hub id at a pinned revision, or from a local folder,
 # instead of being trained. Generation, the reference pass and training are not in the workflow.
 
+def released_revision_arg(model):
+    revision = CFG.released.models[model].revision
+    return f"--revision {shlex.quote(revision)}" if revision else ""
+
 
 rule import_model:
     output:

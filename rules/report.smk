@@ -2,6 +2,42 @@
 # figures, all registered for `snakemake --report results/report.html`; and the separate
 # `convergence_map` target (beta x budget sweep, one job per cell).
 
+TABLES = table_names(TINY, trained=not RELEASED)
+FIGURES = figure_names(TINY)
+MAP = CFG.convergence.map
+PAPER_RESULTS = os.path.join(workflow.basedir, "analysis", "paper_results.yaml")
+
+
+def report_inputs(wildcards):
+    inputs = {"proxies": names.divergence_table("proxies")}
+    if TINY:
+        inputs.update(
+            exact=names.divergence_table("exact"),
+            per_prompt=names.PER_PROMPT_TABLE,
+            theory=names.THEORY_TABLE,
+        )
+        if not RELEASED:
+            inputs["sft_metrics"] = names.train_metrics(names.SFT)
+        if RECIPES_DONE:
+            inputs["recipe_summary"] = names.RECIPES_SUMMARY
+    if EVAL_ON:
+        inputs["scores"] = names.EVAL_SCORES
+    return inputs
+
+
+def figure_inputs(wildcards):
+    return {k: v for k, v in report_inputs(wildcards).items() if k in ("exact", "proxies", "theory")}
+
+
+def input_args(input, skip=()):
+    """Named inputs as command-line options: --name path, quoted."""
+    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in input.items() if k not in skip)
+
+
+def map_cells():
+    """One output per (beta, budget) cell of the convergence map."""
+    return [names.map_cell_rows(names.cell_name(*cell)) for cell in MAP.cells()]
+
 
 rule theory_overlay:
     output:

@@ -2,7 +2,7 @@
 
 Each command is one stage function, declared once in COMMANDS as "module:function"; its command line
 is generated from the function's signature:
-- a parameter typed with a config section (a dataclass of spin_core.config) is read from --params, a
+- a parameter typed with a config section (a model of spin_core.config) is read from --params, a
   JSON object whose keys are those parameter names (rules pass their sections this way, so Snakemake
   re-runs a stage when they change);
 - every other parameter is an option of its own name (`model_dir` -> --model-dir), required unless it
@@ -27,7 +27,9 @@ import types
 import typing
 from pathlib import Path
 
-from .config import parse_section
+from pydantic import BaseModel
+
+from .configfile import parse_section
 from .errors import ConfigError, SpinError
 from .io import write_table
 
@@ -45,7 +47,8 @@ class Command:
 
 
 COMMANDS = {
-    "validate": Command("spin_core.config:validate_files"),
+    "validate": Command("spin_core.configfile:validate_files"),
+    "schema": Command("spin_core.configfile:write_schema"),
     "world": Command("spin_core.world.build:build_world"),
     "import-model": Command("spin_core.train.sft:import_pretrained"),
     "rehearsal-assets": Command("spin_core.rehearsal:write_rehearsal_assets"),
@@ -87,10 +90,14 @@ def _unwrap(hint) -> tuple[object, bool, str | None]:
     return hint, optional, help_text
 
 
+def _is_section(tp) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
 def _sections(fn) -> dict[str, type]:
     hints = typing.get_type_hints(fn, include_extras=True)
     return {name: _unwrap(hints[name])[0] for name in inspect.signature(fn).parameters
-            if dataclasses.is_dataclass(_unwrap(hints[name])[0])}  # fmt: skip
+            if _is_section(_unwrap(hints[name])[0])}  # fmt: skip
 
 
 def command_parser(prog: str, name: str, command: Command) -> argparse.ArgumentParser:

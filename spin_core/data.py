@@ -4,20 +4,17 @@ validating them, and the `data` stage that writes the SFT splits."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from .config import DataConfig
 from .errors import DataError
 from .io import read_records, write_jsonl
+from .names import prompt_id
+from .world.sft_data import make_tiny_sft_data
+from .world.world import TinyWorld
 
 log = logging.getLogger(__name__)
-
-
-def prompt_id(prompt: str) -> str:
-    """UltraChat's prompt_id is the sha256 hex digest of the prompt text."""
-    return hashlib.sha256(prompt.encode()).hexdigest()
 
 
 def first_exchange(messages, where: str) -> tuple[str, str]:
@@ -107,10 +104,6 @@ def load_pairs(path: str | Path) -> list[dict]:
 def write_sft_data(data: DataConfig, train_out: Path, test_out: Path, world: Path | None = None) -> None:
     """Write the SFT train/test splits (UltraChat schema): sampled from the tiny world, or UltraChat."""
     if data.source == "tiny_world":
-        # Imported here: world/sft_data imports this module (prompt_id).
-        from .world.sft_data import make_tiny_sft_data
-        from .world.world import TinyWorld
-
         if world is None:
             raise DataError("data: --world (the tiny world's file) is required when data.source is 'tiny_world'")
         train, test = make_tiny_sft_data(TinyWorld.load(world), data.n_train, data.n_test, data.seed)

@@ -1,4 +1,4 @@
-"""The workflow's vocabulary, in one place: model names and how they parse, which model an iteration
+"""The workflow's vocabulary, in one place: prompt ids, model names and how they parse, which model an iteration
 starts from, the seeds of the replicate chains, which pair files iteration t trains on, map-cell names,
 and the paths of every stage's files. rules/*.smk, the convergence map and analysis/ all ask here.
 
@@ -10,6 +10,7 @@ Snakemake rules declare: `pairs_file("{t}", "{chain}")` is `data/pairs/{chain}/p
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
 
@@ -43,6 +44,11 @@ class ModelName:
     def seed(self) -> str:
         """The seed label in tables: the chain of a SPIN replicate, MAIN otherwise."""
         return self.chain if self.method == SPIN and self.chain else MAIN
+
+
+def prompt_id(prompt: str) -> str:
+    """A prompt's id, as UltraChat's prompt_id: the sha256 hex digest of the prompt text."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
 
 
 def model_name(t, chain: str = "") -> str:
@@ -170,6 +176,9 @@ def per_prompt_rows(name: str) -> str:
 
 
 PER_PROMPT_TABLE = "results/divergence/per_prompt.parquet"
+THEORY_TABLE = "results/theory/overlay.csv"
+MAP_TABLE = "results/convergence_map/map.csv"
+RECIPES_SUMMARY = "results/tables/recipe_ablation_summary.csv"
 
 
 # Evaluation: the results folder of each lm-eval family, and the benchmark name its rows carry.
@@ -177,6 +186,9 @@ PER_PROMPT_TABLE = "results/divergence/per_prompt.parquet"
 TINY_TASKS = {"leaderboard": ("tiny_choice", "tiny_greedy"), "bigbench": ("tiny_bb_continuation",)}
 EVAL_FAMILIES = {"leaderboard": "open_llm_leaderboard", "bigbench": "bigbench"}
 JUDGE_CACHE = "results/eval/mt_bench/judge_cache.sqlite"
+EVAL_SCORES = "results/eval/scores.csv"
+TINY_TASK_DIR = "data/eval/lm_eval"  # the tiny world's lm-eval task YAMLs and their data
+MT_BENCH_DIR = "data/eval/mt_bench"  # MT-Bench's questions, judge prompts and reference answers
 
 
 def eval_task_result(family: str, name: str, task: str, ext: str) -> str:

@@ -8,7 +8,6 @@ whether the folder's files may be reused at all.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -51,7 +50,7 @@ def inputs_stamp(settings, sections: tuple, sft: Path, train: Path, test: Path, 
     the SFT model, the data and any other input file (`extra`)."""
     stamp = {
         "settings": settings,
-        "configs": [dataclasses.asdict(c) for c in sections],
+        "configs": [c.model_dump() for c in sections],
         "sft": digest(sft),
         "data": [digest(train), digest(test)] + [digest(p) for p in extra],
     }

@@ -9,7 +9,6 @@ one job per cell; a killed cell resumes at its first unfinished step.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
-from ..config import DivergenceConfig, GenerateConfig, MapConfig, SpinConfig
+from ..config import DivergenceConfig, GenerateConfig, MapConfig, SpinConfig, replace
 from .chain import (
     chain_margins,
     chain_prompts,
@@ -59,12 +58,12 @@ def run_cell(
     prompts = chain_prompts(work, train, sweep.n_prompts)
     # The cell's values hold at every iteration; the recipe's other per-iteration settings still apply.
     swept = {"beta": beta, "learning_rate": learning_rate, "num_train_epochs": epochs}
-    per_iteration = {t: {k: v for k, v in o.items() if k not in swept} for t, o in spin.per_iteration.items()}
-    spin = dataclasses.replace(spin, **swept, per_iteration=per_iteration)
-    generate = dataclasses.replace(generate, num_shards=1)
-    div = dataclasses.replace(
-        divergence, n_prompts=sweep.divergence_prompts, samples_per_prompt=sweep.divergence_samples
-    )
+    per_iteration = {
+        t: {k: v for k, v in o.model_dump().items() if k not in swept} for t, o in spin.per_iteration.items()
+    }
+    spin = replace(spin, **swept, per_iteration=per_iteration)
+    generate = replace(generate, num_shards=1)
+    div = replace(divergence, n_prompts=sweep.divergence_prompts, samples_per_prompt=sweep.divergence_samples)
     df, labels = run_chain(
         work,
         sft,

@@ -11,14 +11,13 @@ start and seed. Each run is a chain (divergence/chain.py): a killed run resumes 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from .. import names
-from ..config import ControlConfig, DivergenceConfig, GenerateConfig, RecipesConfig, SpinConfig, replicate
+from ..config import ControlConfig, DivergenceConfig, GenerateConfig, RecipesConfig, SpinConfig, replace, replicate
 from ..errors import DataError
 from ..io import read_json, write_json, write_table
 from .chain import (
@@ -84,8 +83,8 @@ def run_recipe(
         raise DataError(f"{name}: no variant {recipe!r} in convergence.recipes.variants ({sorted(recipes.variants)})")
     variant = next(iter(recipes.variants)) if is_control else recipe
     spin, generate = recipes.recipe(variant, spin, generate)
-    spin, generate = replicate(spin, seed), dataclasses.replace(replicate(generate, seed), num_shards=1)
-    div = dataclasses.replace(divergence, n_prompts=recipes.divergence_prompts,
+    spin, generate = replicate(spin, seed), replace(replicate(generate, seed), num_shards=1)
+    div = replace(divergence, n_prompts=recipes.divergence_prompts,
                               samples_per_prompt=recipes.divergence_samples)  # fmt: skip
     extra = (match,) if is_control else ()
     stamp = inputs_stamp([recipe, start, seed], (recipes, spin, generate, div, control), sft, train, test, extra)

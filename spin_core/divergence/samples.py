@@ -4,13 +4,12 @@ rejected side of the held-out real-vs-generated pairs). One file per model, both
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from ..config import DivergenceConfig, GenerateConfig
+from ..config import DivergenceConfig, GenerateConfig, replace
 from ..data import load_sft
 from ..errors import DataError
 from ..generate.backends import generate_for_rows
@@ -34,7 +33,7 @@ def sample_heldout(divergence: DivergenceConfig, generate: GenerateConfig, model
     per held-out prompt, with a budget of max_new_tokens tokens. The backend, dtype and vLLM settings
     come from the generate section; the sampling settings from divergence."""
     rows = heldout_prompts(test, divergence)
-    sampling = dataclasses.replace(
+    sampling = replace(
         generate,
         temperature=1.0,
         top_p=1.0,

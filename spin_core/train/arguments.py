@@ -35,16 +35,16 @@ def _argument_names() -> frozenset[str]:
 
 
 def training_arguments(section, checkpoint_dir: str | Path, **overrides):
-    """TrainingArguments from `section` (a config dataclass) plus `overrides`, checkpoints in
+    """TrainingArguments from `section` (a config section) plus `overrides`, checkpoints in
     checkpoint_dir. `seed` also seeds the data order; bf16 needs a GPU (on a CPU it would be
     autocast, a different computation from the fp32 the tiny world is measured in)."""
     from transformers import TrainingArguments
 
     values = {}
-    for f in dataclasses.fields(section):
-        name = RENAMED.get(f.name, f.name)
+    for key in type(section).model_fields:
+        name = RENAMED.get(key, key)
         if name in _argument_names():
-            values[name] = getattr(section, f.name)
+            values[name] = getattr(section, key)
     values.update(overrides)
     # transformers 5 takes a warmup ratio in [0, 1) through warmup_steps.
     values["warmup_steps"] = float(values.get("warmup_steps", 0.0))

@@ -3,7 +3,6 @@ packing by default), reference log-probs read from the pairs file, logistic (or 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shutil
@@ -192,7 +191,7 @@ def train_spin(
     save_trained_model(trainer, tokenizer, out)
     if trainer.is_world_process_zero():
         # The iteration's own recipe (spin.per_iteration applied), beside what it did.
-        recipe = {k: v for k, v in dataclasses.asdict(spin).items() if k != "per_iteration"}
+        recipe = {k: v for k, v in spin.model_dump().items() if k != "per_iteration"}
         write_json(metrics, {"final": final, "recipe": recipe, "log_history": trainer.state.log_history})
     log.info("train: final %s", final)
     return final

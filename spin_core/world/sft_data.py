@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import prompt_id
 from ..errors import DataError
+from ..names import prompt_id
 from .world import TinyWorld
 
 # Budget for sampling the "human" responses of the tiny world. With the default length hazard the

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from ..config import WorldConfig, parse_section
+from ..config import WorldConfig
+from ..configfile import parse_section
 from ..errors import ConfigError, DataError
 from ..io import write_json
 
@@ -71,7 +71,7 @@ class TinyWorld:
         return h.hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
-        write_json(path, {"config": asdict(self.config), "fingerprint": self.fingerprint()})
+        write_json(path, {"config": self.config.model_dump(), "fingerprint": self.fingerprint()})
 
     @classmethod
     def load(cls, path: str | Path) -> TinyWorld:

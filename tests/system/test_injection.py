@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spin_core.config import validate_config
+from spin_core.configfile import validate_config
 from spin_core.errors import ConfigError
 from tests.helpers.workflow import ROOT, run_snakemake
 

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from spin_core.config import load_yaml, validate_config
+from spin_core.configfile import load_yaml, validate_config
 from spin_core.errors import ConfigError
 from tests.helpers.workflow import ROOT
 
@@ -43,18 +43,35 @@ def mutate(path, value):
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (("spin", "lerning_rate"), 1e-4, r"spin: Unevaluated properties are not allowed \('lerning_rate'"),
-        (("spin", "learning_rate"), -1.0, r"spin.learning_rate: -1.0 is less than or equal to the minimum"),
-        (("spin", "beta"), 0, r"spin.beta: 0 is less than or equal to the minimum"),
-        (("spin", "beta"), "high", r"spin.beta: 'high' is not of type 'number'"),
+        (("spin", "lerning_rate"), 1e-4, r"spin.lerning_rate: unknown key; did you mean learning_rate\?"),
+        (("spin", "learning_rate"), -1.0, r"spin.learning_rate: input should be greater than 0, got -1.0"),
+        (("spin", "beta"), 0, r"spin.beta: input should be greater than 0, got 0"),
+        (("spin", "beta"), "high", r"spin.beta: input should be a valid number, got 'high'"),
         (("iterations",), [1, 2], r"iterations: must be the consecutive list 0..n"),
         (("iterations",), [0, 2], r"iterations: must be the consecutive list 0..n"),
-        (("scale",), "huge", r"scale: 'huge' is not one of"),
-        (("generate", "top_p"), 1.5, r"generate.top_p: 1.5 is greater than the maximum"),
-        (("spin", "max_prompt_length"), 64, r"spin.max_prompt_length: must be smaller than spin.max_length"),
-        (("data",), KeyError, r"'data' is a required property"),
+        (("scale",), "huge", r"scale: input should be 'tiny' or 'paper', got 'huge'"),
+        (("generate", "top_p"), 1.5, r"generate.top_p: input should be less than or equal to 1, got 1.5"),
+        (("spin", "max_prompt_length"), 64, r"spin.max_prompt_length: must be smaller than max_length \(64\)"),
+        (("data",), KeyError, r"data: required key missing"),
         (("world",), KeyError, r"world: required when scale is 'tiny'"),
-        (("resources", "trian"), {"mem_mb": 1}, r"resources: 'trian' does not match any of the regexes"),
+        (
+            ("resources", "trian"),
+            {"mem_mb": 1},
+            r"resources.trian: the key 'trian' is invalid: input should be 'default'",
+        ),
+        (("spin", "beta"), float("nan"), r"spin.beta: input should be a finite number, got nan"),
+        (("spin", "per_iteration"), {3: {"bta": 5.0}}, r"spin.per_iteration.3.bta: unknown key; did you mean beta\?"),
+        (
+            ("spin", "per_iteration"),
+            {3: {"max_length": 8}},
+            r"spin.per_iteration.3: iteration 3's recipe breaks a rule",
+        ),
+        (("generate", "num_shards"), "2", r"generate.num_shards: input should be a valid integer, got '2'"),
+        (
+            ("convergence", "recipes", "variants", "greedy", "generate"),
+            {"temprature": 0.0},
+            r"convergence.recipes.variants.greedy.generate.temprature: unknown key; did you mean temperature\?",
+        ),
     ],
     ids=[
         "invalid_unknown_key",
@@ -69,11 +86,47 @@ def mutate(path, value):
         "invalid_missing_section",
         "invalid_missing_world",
         "invalid_resource_rule",
+        "invalid_nan",
+        "invalid_per_iteration_key",
+        "invalid_per_iteration_recipe",
+        "invalid_string_for_int",
+        "invalid_recipe_variant_key",
     ],
 )
 def test_invalid_config_names_the_key(path, value, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(mutate(path, value))
+
+
+def test_errors_name_the_file_and_line_that_set_the_key(tmp_path):
+    from spin_core.configfile import key_lines
+
+    bad = tmp_path / "bad.yaml"
+    text = (ROOT / "config" / "config.yaml").read_text().replace("  beta: 0.1 ", "  betta: 0.1 ")
+    bad.write_text(text)
+    line = next(i for i, t in enumerate(text.splitlines(), start=1) if t.startswith("  betta:"))
+    with pytest.raises(ConfigError) as e:
+        validate_config(load_yaml(bad), str(bad), key_lines([bad]))
+    assert str(e.value) == f"{bad}:{line}: spin.betta: unknown key; did you mean beta?"
+
+
+def test_several_problems_are_one_line_each():
+    cfg = mutate(("spin", "beta"), -1)
+    cfg["generate"]["top_p"] = 0
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg, "c.yaml")
+    lines = str(e.value).splitlines()
+    assert lines[0] == "c.yaml: 2 problems"
+    assert sorted(line.split(": ")[1] for line in lines[1:]) == ["generate.top_p", "spin.beta"]
+
+
+def test_cli_validate_checks_overlays_merged(tmp_path):
+    """An overlay alone is no config; on the file it overlays it is, as Snakemake merges them."""
+    from spin_core import cli
+
+    overlay = ROOT / "config" / "tiny-paper-schedule.yaml"
+    assert cli.main(["validate", str(ROOT / "config" / "config.yaml"), str(overlay)]) == 0
+    assert cli.main(["validate", str(overlay)]) == 2
 
 
 def test_cli_validate_prints_error_without_traceback(tmp_path):
@@ -93,7 +146,7 @@ def test_tiny_paper_schedule_overlay_applies_the_papers_ratios():
     """config/tiny-paper-schedule.yaml on config.yaml: lr x1, x1, x0.2, x0.2; beta 5.0 at iteration 3."""
     from snakemake.utils import update_config
 
-    from spin_core.config import validate_config
+    from spin_core.configfile import validate_config
 
     cfg = load_yaml(ROOT / "config" / "config.yaml")
     update_config(cfg, load_yaml(ROOT / "config" / "tiny-paper-schedule.yaml"))

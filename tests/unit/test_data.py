@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from spin_core.data import load_pairs, load_sft, prompt_id
+from spin_core.data import load_pairs, load_sft
 from spin_core.errors import DataError
 from spin_core.io import write_jsonl
+from spin_core.names import prompt_id
 from spin_core.world.sft_data import make_tiny_sft_data
 
 

@@ -1,15 +1,14 @@
 """The tree shows the architecture: subpackages by concern, a short CLI, short functions (or a
-reason given), one typed config that matches the schema key for key, and no import of analysis/
+reason given), one typed config that generates the schema, and no import of analysis/
 from the library (analysis reads the library's outputs, not the other way round)."""
 
 import ast
-import dataclasses
-import typing
+import json
 
 import pytest
 import yaml
 
-from spin_core import config
+from spin_core import config, configfile
 from tests.helpers.workflow import ROOT
 
 PACKAGE = ROOT / "spin_core"
@@ -51,48 +50,75 @@ def test_the_library_does_not_import_analysis():
                 assert not any(m.split(".")[0] == "analysis" for m in modules), path
 
 
-def _schema_node(schema, node):
-    """A schema object with its $ref resolved and merged with its own properties."""
-    if "$ref" not in node:
-        return node
-    target = _schema_node(schema, schema["$defs"][node["$ref"].split("/")[-1]])
-    return {**target, **node, "properties": {**target.get("properties", {}), **node.get("properties", {})}}
+def test_committed_schema_is_in_sync_with_the_models():
+    """schemas/config.schema.json is what the models generate (regenerate: `spin-repro schema`)."""
+    assert configfile.SCHEMA_PATH.read_text() == configfile.schema_text(), "run `spin-repro schema` and commit it"
 
 
-def _compare(cls, node, schema, where):
-    """Every field of a typed section is a key of its schema object and the other way round."""
-    node = _schema_node(schema, node)
-    props = node.get("properties", {})
-    fields = {f.name for f in dataclasses.fields(cls)}
-    assert fields == set(props), (
-        f"{where}: dataclass {sorted(fields - set(props))} schema {sorted(set(props) - fields)}"
-    )
-    hints = typing.get_type_hints(cls)
-    for name in fields:
-        tp = hints[name]
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        inner = (
-            args[0] if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) and len(args) == 1 else tp
-        )
-        if dataclasses.is_dataclass(inner):
-            _compare(inner, props[name], schema, f"{where}.{name}")
-        elif typing.get_origin(inner) is tuple and dataclasses.is_dataclass(typing.get_args(inner)[0]):
-            _compare(typing.get_args(inner)[0], props[name]["items"], schema, f"{where}.{name}[]")
-        elif typing.get_origin(inner) is dict and dataclasses.is_dataclass(typing.get_args(inner)[1]):
-            sub = _schema_node(schema, props[name])
-            value_node = sub.get("additionalProperties") or next(iter(sub["patternProperties"].values()))
-            _compare(typing.get_args(inner)[1], value_node, schema, f"{where}.{name}.*")
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_shipped_configs_meet_the_generated_schema_snakemake_checks(name):
+    import jsonschema
 
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    if name == "tiny-paper-schedule.yaml":  # an overlay: checked merged on the config it overlays
+        from snakemake.utils import update_config
 
-def test_typed_config_and_schema_have_the_same_keys():
-    schema = yaml.safe_load(config.SCHEMA_PATH.read_text())
-    _compare(config.Config, schema, schema, "config")
+        base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+        update_config(base, cfg)
+        cfg = base
+    jsonschema.Draft202012Validator(json.loads(configfile.SCHEMA_PATH.read_text())).validate(cfg)
 
 
 def test_section_defaults_round_trip_through_params_json():
-    import json
-
-    cfg = config.validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
-    for section in (cfg.spin, cfg.generate, cfg.convergence.map, cfg.evaluation.mt_bench, cfg.evaluation.leaderboard):
+    cfg = configfile.validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
+    recipes = configfile.validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    sections = (cfg.spin, cfg.generate, cfg.convergence.map, cfg.evaluation.mt_bench, cfg.evaluation.leaderboard)
+    for section in (*sections, recipes.convergence.recipes, recipes.convergence.theory):
         text = config.params_json(x=section)
-        assert config.parse_section(type(section), json.loads(text)["x"], "x") == section
+        assert configfile.parse_section(type(section), json.loads(text)["x"], "x") == section
+
+
+def test_config_has_no_hand_written_type_converter():
+    source = (PACKAGE / "config.py").read_text() + (PACKAGE / "configfile.py").read_text()
+    defined = {fn.name for path in ("config.py", "configfile.py") for fn in _functions(PACKAGE / path)}
+    assert not defined & {"_convert", "_convert_scalar", "_positive", "_one_of"}, defined
+    assert "import dataclasses" not in source
+
+
+def _imports_of(path) -> set[str]:
+    """The spin_core modules a module imports, at its top or inside a function."""
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            target = f"{base}.{node.module}" if node.level and node.module else (node.module or base)
+            found |= {target} | {f"{target}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m.startswith("spin_core")}
+
+
+def test_the_library_has_no_import_cycle():
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in PACKAGE.rglob("*.py")}  # fmt: skip
+    graph = {m: {i for i in _imports_of(p) if i in modules and i != m} for m, p in modules.items()}
+    # A package's __init__ is passed through on the way to its modules: only module -> module edges count.
+    graph = {m: {i for i in deps if modules[i].name != "__init__.py"} for m, deps in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(m, stack):
+        state[m] = 1
+        for dep in graph[m]:
+            if state.get(dep) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*stack[stack.index(dep) :], dep]))
+            if dep not in state:
+                visit(dep, [*stack, dep])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])

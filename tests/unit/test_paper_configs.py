@@ -8,7 +8,7 @@ import lm_eval
 import pytest
 import yaml
 
-from spin_core.config import validate_config
+from spin_core.configfile import validate_config
 from tests.helpers.workflow import ROOT
 
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())

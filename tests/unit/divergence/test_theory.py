@@ -81,7 +81,12 @@ def test_budget_step_moves_toward_p_data_and_zero_steps_is_identity(data):
 def test_overlay_rows_and_the_beta_regimes():
     df = theory_overlay(
         TheoryConfig(
-            n_words=3, budget=3, n_prompts=2, iterations=4, betas=(0.1, 1.0, 2.0), budgets=(TheoryBudget(1.0, 5),)
+            n_words=3,
+            budget=3,
+            n_prompts=2,
+            iterations=4,
+            betas=(0.1, 1.0, 2.0),
+            budgets=(TheoryBudget(lr=1.0, steps=5),),
         )
     )
     assert set(df.method) == {"map", "minimise", "budget"}

@@ -92,6 +92,6 @@ def test_prompt_template_and_model_decoding_as_the_official_generate_py(tmp_path
     greedy, _ = hf_generate(tiny_model, tokenizer, prompts, GenerateConfig(temperature=0.0, max_new_tokens=6), 1)
     assert by_model == greedy
     with pytest.raises(Exception, match="prompt_template"):
-        from spin_core.config import parse_section
+        from spin_core.configfile import parse_section
 
         parse_section(GenerateConfig, {"prompt_template": "no placeholder"}, "generate")

@@ -1,0 +1,65 @@
+# What the workflow does when it ends: drop the finished training jobs' checkpoints and list the
+# results (onsuccess), or say why it stopped (onerror). Included by the Snakefile last.
+
+import signal
+
+from spin_core.train.resume import remove_checkpoints  # noqa: E402
+
+
+def release_finished_checkpoints():
+    """Drop the checkpoints of this run's training jobs once the run has succeeded: only now are their
+    models accepted outputs. A job's checkpoints outlive the job because Snakemake can still reject a
+    finished job's outputs (SIGINT or SIGTERM to snakemake while it ran): the rerun then resumes at the
+    last step instead of training again from scratch."""
+    if CFG.spin.keep_checkpoints:
+        return
+    for job in workflow.dag.jobs:
+        checkpoints = job.params.get("checkpoints") if job.rule.name in TRAINING_RULES else None
+        if checkpoints:
+            remove_checkpoints(checkpoints)
+
+
+INTERRUPTED = []
+
+
+def _record_interrupt(signum, frame):
+    """Python's own Ctrl-C behaviour (KeyboardInterrupt), noting that the stop was asked for."""
+    INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
+try:
+    signal.signal(signal.SIGINT, _record_interrupt)
+except ValueError:  # not the main thread (Snakemake driven from another program): keep its handler
+    pass
+
+
+def report_stop():
+    """Snakemake ends every unfinished run with "At least one job did not complete successfully", also
+    when none failed: on SIGTERM it lets the running jobs finish, keeps their outputs and starts no
+    new job; on Ctrl-C it stops them. Say which of the two happened, with the logs of failed jobs."""
+    failed = sorted(getattr(workflow.scheduler, "failed", ()), key=lambda job: str(job))
+    if failed:
+        print(f"\nspin-repro: {len(failed)} job(s) failed; their logs:", file=sys.stderr)
+        for job in failed:
+            print(f"  {job.rule.name} {dict(job.wildcards)} -> {' '.join(job.log) or '(no log)'}", file=sys.stderr)
+        return  # Snakemake's own error follows, and is true
+    # A stop on request: SIGTERM is recorded by Snakemake's scheduler (no public API), Ctrl-C by
+    # _record_interrupt. Any other failure without a failed job (an executor error, say) keeps
+    # Snakemake's own message.
+    if not (getattr(workflow.scheduler, "_user_kill", None) or INTERRUPTED):
+        return
+    print(
+        "\nspin-repro stopped on request (SIGTERM or Ctrl-C) before finishing; no job failed. Jobs that"
+        " Snakemake saw finish are kept; jobs stopped or still running at the stop are redone, training"
+        " jobs from their checkpoints: rerun the same command to go on.",
+        file=sys.stderr,
+    )
+    sys.exit(1)  # skip Snakemake's "At least one job did not complete successfully", which is untrue here
+
+
+def print_results_summary():
+    print("\nspin-repro finished. Results:")
+    for target in final_targets():
+        print(f"  {target}")
+    print(f"  models: {', '.join(names.model_dir(m) for m in MODELS)}")
