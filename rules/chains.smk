@@ -10,7 +10,7 @@ use rule sft as sft_chain with:
         model=directory(names.model_dir(f"{{chain}}/{names.SFT}")),
         metrics=names.train_metrics(f"{{chain}}/{names.SFT}"),
     params:
-        cfg=lambda w: params_json(sft=for_chain(CFG.sft, w.chain), spin=CFG.spin),
+        cfg=lambda w: params_json(sft=for_chain(CFG.sft, w.chain), spin=SFT_SPIN),
         tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
         checkpoints=lambda w: names.train_checkpoints(names.sft_model(w.chain)),
     log:
@@ -26,7 +26,7 @@ use rule generate as generate_chain with:
     output:
         generate_outputs("{chain}"),
     params:
-        cfg=lambda w: params_json(generate=for_chain(CFG.generate, w.chain)),
+        cfg=generate_params,
         command="generate-shards" if TINY else "generate",
         shard=lambda w: "" if TINY else f"--shard {w.k}",
     log:

@@ -14,7 +14,7 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 from analysis.report import RECIPE_FIGURE, RECIPE_TABLES, figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
-from spin_core.config import params_json, replicate  # noqa: E402
+from spin_core.config import EncodingConfig, ReferenceConfig, params_json, replicate  # noqa: E402
 from spin_core.configfile import key_lines, load_yaml, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
 from spin_core.train.launch import launcher  # noqa: E402
@@ -75,11 +75,31 @@ def for_chain(section, chain):
     return replicate(section, names.chain_replicate(chain))
 
 
+def iteration_spin(wildcards, view=None):
+    """Iteration t's SPIN recipe (spin.per_iteration applied), the seed shifted for a replicate chain;
+    with `view`, only the keys a stage reads (config.EncodingConfig, ReferenceConfig), so that changing
+    another key re-runs no job of that stage."""
+    spin = for_chain(CFG.spin.for_iteration(int(wildcards.t)), wildcards.get("chain", ""))
+    return spin if view is None else spin.view(view)
+
+
 def spin_params(wildcards):
-    """--params for a job of iteration t: its SPIN recipe (spin.per_iteration applied), with the seed
-    shifted for a replicate chain."""
-    spin = CFG.spin.for_iteration(int(wildcards.t))
-    return params_json(spin=for_chain(spin, wildcards.get("chain", "")))
+    """--params for a training job of iteration t: its whole recipe."""
+    return params_json(spin=iteration_spin(wildcards))
+
+
+def reference_params(wildcards):
+    return params_json(spin=iteration_spin(wildcards, ReferenceConfig))
+
+
+def generate_params(wildcards):
+    """Sampling, and the prompt rule of the iteration the pairs are for."""
+    chain = wildcards.get("chain", "")
+    return params_json(generate=for_chain(CFG.generate, chain), spin=iteration_spin(wildcards, EncodingConfig))
+
+
+# What the SFT model's training reads of the spin section: the prompt rule and lengths.
+SFT_SPIN = CFG.spin.view(EncodingConfig)
 
 
 def model_spin(wildcards):

@@ -60,7 +60,9 @@ else:
         output:
             names.heldout_samples("{model}"),
         params:
-            cfg=params_json(divergence=CFG.divergence, generate=CFG.generate),
+            cfg=lambda w: params_json(
+                divergence=CFG.divergence, generate=CFG.generate, spin=model_spin(w).view(EncodingConfig)
+            ),
         log:
             "logs/divergence/samples/{model}.log",
         benchmark:

@@ -11,7 +11,7 @@ rule generate:
     output:
         generate_outputs(),
     params:
-        cfg=params_json(generate=CFG.generate),
+        cfg=generate_params,
         command="generate-shards" if TINY else "generate",
         shard=lambda w: "" if TINY else f"--shard {w.k}",
     log:

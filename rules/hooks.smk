@@ -1,6 +1,7 @@
 # What the workflow does when it ends: drop the finished training jobs' checkpoints and list the
 # results (onsuccess), or say why it stopped (onerror). Included by the Snakefile last.
 
+import os
 import signal
 
 from spin_core.train.resume import remove_checkpoints  # noqa: E402
@@ -9,8 +10,8 @@ from spin_core.train.resume import remove_checkpoints  # noqa: E402
 def release_finished_checkpoints():
     """Drop the checkpoints of this run's training jobs once the run has succeeded: only now are their
     models accepted outputs. A job's checkpoints outlive the job because Snakemake can still reject a
-    finished job's outputs (SIGINT or SIGTERM to snakemake while it ran): the rerun then resumes at the
-    last step instead of training again from scratch."""
+    finished job's outputs (SIGTERM to snakemake while it ran): the rerun then resumes at the last step
+    instead of training again from scratch."""
     if CFG.spin.keep_checkpoints:
         return
     for job in workflow.dag.jobs:
@@ -22,9 +23,39 @@ def release_finished_checkpoints():
 INTERRUPTED = []
 
 
+def _from_the_terminal() -> bool:
+    """Whether a SIGINT here is a terminal's Ctrl-C, which reaches every job too: this process is in
+    the foreground process group of its controlling terminal."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:  # no controlling terminal (nohup, a scheduler, a test)
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _stop_jobs(signum) -> None:
+    """Send the jobs (every process this one started) the SIGINT that reached this process alone."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.send_signal(signum)
+        except psutil.Error:
+            pass
+
+
 def _record_interrupt(signum, frame):
-    """Python's own Ctrl-C behaviour (KeyboardInterrupt), noting that the stop was asked for."""
+    """Python's own Ctrl-C behaviour (KeyboardInterrupt), noting that the stop was asked for. A SIGINT
+    sent to the snakemake process alone (`kill -INT`) is passed on to the running jobs, so it stops
+    them as Ctrl-C in a terminal does; Snakemake itself would leave them running."""
     INTERRUPTED.append(signum)
+    if len(INTERRUPTED) == 1 and not _from_the_terminal():
+        _stop_jobs(signum)
     raise KeyboardInterrupt
 
 

@@ -10,7 +10,7 @@ RECIPE_MATCHED = next(iter(RECIPES.variants))  # the control matches this varian
 
 
 def recipe_sft_params(wildcards):
-    return params_json(sft=RECIPES.sft_for(CFG.sft, wildcards.start, int(wildcards.r)), spin=CFG.spin)
+    return params_json(sft=RECIPES.sft_for(CFG.sft, wildcards.start, int(wildcards.r)), spin=SFT_SPIN)
 
 
 def recipe_run_inputs(wildcards):

@@ -10,7 +10,7 @@ rule reference:
     output:
         names.pairs_file("{t}"),
     params:
-        cfg=spin_params,
+        cfg=reference_params,
     log:
         "logs/reference/iter{t}.log",
     benchmark:

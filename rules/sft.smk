@@ -11,7 +11,7 @@ rule sft:
         model=directory(names.model_dir(names.SFT)),
         metrics=names.train_metrics(names.SFT),
     params:
-        cfg=params_json(sft=CFG.sft, spin=CFG.spin),
+        cfg=params_json(sft=CFG.sft, spin=SFT_SPIN),
         tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
         checkpoints=names.train_checkpoints(names.SFT),
     log:

@@ -195,7 +195,20 @@ class GenerateConfig(_Section):
     )
 
 
-class _SpinSettings(_Section):
+class _Lengths(_Section):
+    """The rule of a section with max_length and max_prompt_length: the prompt leaves room for a response."""
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if self.max_prompt_length >= self.max_length:
+            _fail(
+                "max_prompt_length",
+                f"must be smaller than max_length ({self.max_length}), got {self.max_prompt_length}",
+            )
+        return self
+
+
+class _SpinSettings(_Lengths):
     """The settings of one SPIN iteration. Fields named as transformers.TrainingArguments' go to it as
     they are (train/arguments.py); the rest are SPIN's own."""
 
@@ -264,6 +277,27 @@ def overrides_of(section: type[BaseModel], name: str, exclude: tuple[str, ...] =
 SpinOverrides = overrides_of(_SpinSettings, "SpinOverrides")
 
 
+def view_of(section: type[BaseModel], name: str, keys: tuple[str, ...], base: type[BaseModel] = _Section):
+    """A model of some of `section`'s keys, each as the section defines it (type, constraints, default):
+    what one stage reads. A stage typed with a view can read no other key, and a rule passing the view
+    re-runs the stage only when one of these keys changes."""
+    fields = {}
+    for key in keys:
+        info = section.model_fields[key]
+        tp = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[key] = (tp, Field(info.default, description=info.description))
+    return create_model(name, __base__=base, __doc__=f"The keys of {section.__name__} {', '.join(keys)}.", **fields)
+
+
+# The prompt rule and lengths every stage that tokenizes a prompt applies (generate, reference, train, SFT,
+# the held-out samples and proxies), and what the reference pass reads besides.
+ENCODING_KEYS = ("max_length", "max_prompt_length", "long_prompts", "invalid_rows")
+EncodingConfig = view_of(_SpinSettings, "EncodingConfig", ENCODING_KEYS, base=_Lengths)
+ReferenceConfig = view_of(
+    _SpinSettings, "ReferenceConfig", (*ENCODING_KEYS, "packing", "ref_batch_size"), base=_Lengths
+)
+
+
 class SpinConfig(_SpinSettings):
     """One SPIN iteration's recipe, and the iterations that change it."""
 
@@ -276,12 +310,7 @@ class SpinConfig(_SpinSettings):
     )
 
     @model_validator(mode="after")
-    def _lengths(self):
-        if self.max_prompt_length >= self.max_length:
-            _fail(
-                "max_prompt_length",
-                f"must be smaller than max_length ({self.max_length}), got {self.max_prompt_length}",
-            )
+    def _iterations(self):
         for t in self.per_iteration:
             # Each iteration's whole recipe must hold too (its max_prompt_length below its max_length).
             try:
@@ -290,6 +319,10 @@ class SpinConfig(_SpinSettings):
                 detail = "; ".join(str(err.get("ctx", {}).get("error", err["msg"])) for err in e.errors())
                 _fail(f"per_iteration.{t}", f"iteration {t}'s recipe breaks a rule: {detail}")
         return self
+
+    def view(self, view: type[BaseModel]):
+        """This recipe's keys that `view` (EncodingConfig, ReferenceConfig) holds."""
+        return view.model_validate({k: getattr(self, k) for k in view.model_fields})
 
     def for_iteration(self, t: int) -> SpinConfig:
         """The recipe of iteration t: these settings with per_iteration[t] applied (t < 0: the base)."""

@@ -104,6 +104,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def plain_modes(root: str | os.PathLike) -> None:
+    """Every file under `root` gets the mode a plain open() gives (0666 less the umask, execute bits
+    kept): some writers (safetensors) create theirs 0600, which a shared results folder cannot read."""
+    mode = 0o666 & ~_umask()
+    for f in Path(root).rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            f.chmod(mode | (f.stat().st_mode & 0o111 & ~_umask()))
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; it replaces `path` only if the block succeeds."""
@@ -115,6 +124,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         with disk_full_named(target):  # inside the cleanup: it must look before the space is freed
             yield tmp
+            plain_modes(tmp)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -153,9 +163,11 @@ def read_json(path: str | os.PathLike):
     """A JSON file, with a DataError naming the file when it is missing or broken."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: invalid UTF-8 at byte {e.start}") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from None
 
@@ -172,8 +184,14 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{path}:{lineno}: invalid UTF-8 (byte {e.start + 1} of the line: {raw[e.start : e.start + 4]!r})"
+                ) from None
             if not line.strip():
                 continue
             try:

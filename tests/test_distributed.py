@@ -147,3 +147,25 @@ def test_launcher_takes_precision_from_the_config():
     assert argv[argv.index("--mixed_precision") + 1] == "bf16" and "my dir/z3.yaml" in argv
     assert launcher(SpinConfig(gpus=2))[launcher(SpinConfig(gpus=2)).index("--mixed_precision") + 1] == "no"
     assert torch.distributed.is_available()
+
+
+@pytest.mark.parametrize("shard", ["optim_states", "model_states"])
+def test_zero3_corrupt_checkpoint_starts_from_the_init_model(inputs, shard):
+    """One rank's DeepSpeed shard truncated in the only checkpoint: every rank checks every file, so
+    both skip it alike and train from the init model, ending as the run that was never interrupted."""
+    deepspeed_or_skip()
+    if not (inputs / "zero3_ckpt" / "checkpoint-4").exists():
+        train(inputs, "zero3", config(2, "zero3", packing=True, gradient_checkpointing=True),
+              {"SPIN_HEAD_CHUNK_ELEMENTS": "80"})  # fmt: skip
+    name = f"corrupt_{shard}"
+    ckpt = inputs / f"{name}_ckpt"
+    shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.copytree(inputs / "zero3_ckpt" / "checkpoint-4", ckpt / "checkpoint-4")
+    victim = sorted((ckpt / "checkpoint-4").glob(f"global_step*/*{shard}.pt"))[-1]  # the last rank's
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    spin = config(2, "zero3", packing=True, gradient_checkpointing=True)
+    resumed = train(inputs, name, spin, {"SPIN_HEAD_CHUNK_ELEMENTS": "80"})
+    log = (inputs / f"{name}.log").read_text()
+    assert f"{victim.name}" in log and "training from the start (the init model)" in log, log[-3000:]
+    full = json.loads((inputs / "zero3.json").read_text())
+    assert_same_run(full, resumed, inputs / "zero3", inputs / name, tol=1e-6)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
-from ..config import ControlConfig, DivergenceConfig, GenerateConfig, SpinConfig
+from ..config import ControlConfig, DivergenceConfig, EncodingConfig, GenerateConfig, ReferenceConfig, SpinConfig
 from ..data import load_sft
 from ..generate.pairs import generate_shard
 from ..io import read_tables, write_json, write_jsonl, write_table
@@ -92,10 +92,10 @@ def spin_iteration(work: Path, t: int, previous: Path, prompts: Path, spin: Spin
     pairs it trains on under that iterate, train."""
     generated = work / f"generated_iter{t}.parquet"
     if not generated.exists():
-        generate_shard(generate, previous, prompts, generated, iteration=t)
+        generate_shard(generate, spin.for_iteration(t).view(EncodingConfig), previous, prompts, generated, iteration=t)
     pairs = work / f"pairs_iter{t}.parquet"
     if not pairs.exists():
-        reference_pass(spin.for_iteration(t), pair_files(work, t, spin), previous, pairs)
+        reference_pass(spin.for_iteration(t).view(ReferenceConfig), pair_files(work, t, spin), previous, pairs)
     checkpoints = work / f"checkpoints_iter{t}"
     train_spin(spin.for_iteration(t), pairs, previous, work / names.model_name(t), checkpoints, metrics_file(work, t))
     remove_checkpoints(checkpoints)  # the model is saved (atomically): nothing will resume from them
@@ -113,7 +113,14 @@ def control_iteration(
 
 
 def measure(
-    work: Path, model: Path, label: str, world: Path, test: Path, div: DivergenceConfig, generate: GenerateConfig
+    work: Path,
+    model: Path,
+    label: str,
+    world: Path,
+    test: Path,
+    div: DivergenceConfig,
+    generate: GenerateConfig,
+    spin: SpinConfig,
 ) -> pd.DataFrame:
     """The exact KL of one model of the chain. Its held-out samples, per-response forward-KL scores
     (for the realised step) and per-prompt KLs (for paired comparisons) stay in the work folder."""
@@ -122,7 +129,7 @@ def measure(
         return pd.read_csv(out)
     samples = work / f"samples_{label}.parquet"
     if not samples.exists():
-        write_table(samples, sample_heldout(div, generate, model, test))
+        write_table(samples, sample_heldout(div, generate, spin.view(EncodingConfig), model, test))
     df = exact_divergence(div, model, world, samples, label, forward_out=work / f"forward_{label}.parquet",
                           per_prompt_out=per_prompt_file(work, label),
                           reverse_out=work / f"reverse_{label}.parquet")  # fmt: skip

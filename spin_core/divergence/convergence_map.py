@@ -69,7 +69,7 @@ def run_cell(
         sft,
         sweep.iterations,
         lambda t, previous: spin_iteration(work, t, previous, prompts, spin, generate),
-        lambda model, label: measure(work, model, label, world, test, div, generate),
+        lambda model, label: measure(work, model, label, world, test, div, generate, spin),
         name,
     )
     steps = chain_steps(work, labels)

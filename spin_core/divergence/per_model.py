@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import DivergenceConfig, GenerateConfig, SpinConfig
+from ..config import DivergenceConfig, EncodingConfig, GenerateConfig, SpinConfig
 from ..io import write_table
 from .exact import exact_divergence
 from .proxies import divergence_proxies
@@ -30,7 +30,7 @@ def measure_model(
 ) -> None:
     """Held-out samples, exact KL (with its per-prompt values) and proxies of one model (tiny world), in
     one job."""
-    write_table(samples_out, sample_heldout(divergence, generate, model, test))
+    write_table(samples_out, sample_heldout(divergence, generate, spin.view(EncodingConfig), model, test))
     exact = exact_divergence(divergence, model, world, samples_out, name, per_prompt_out=per_prompt_out)
     write_table(exact_out, exact)
     proxies = divergence_proxies(divergence, spin, model, samples_out, test, name, ref_model, ref_samples)

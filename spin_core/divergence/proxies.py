@@ -22,7 +22,14 @@ from ..config import DivergenceConfig, SpinConfig
 from ..data import first_exchange, load_sft
 from ..errors import DataError
 from ..modeling import load_model
-from ..train.encoding import EMPTY_RESPONSE, encode_prompt, encode_response, sft_row_problem, truncate_pair
+from ..train.encoding import (
+    EMPTY_RESPONSE,
+    bound_prompts,
+    encode_prompt,
+    encode_response,
+    sft_row_problem,
+    truncate_pair,
+)
 from ..train.logprobs import response_logps
 from .samples import read_samples
 from .tidy import DIVERGENCE_COLUMNS, tidy_row
@@ -48,6 +55,10 @@ def real_vs_generated(
 def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
     by_id = {r["prompt_id"]: r for r in load_sft(test_path)}
     prompts, responses = [], []
+    # The held-out samples were drawn under the prompt rule: their prompts are the ones it keeps.
+    held_out = [by_id[p] for p in prompt_ids_in_order if p in by_id]
+    bound_prompts([encode_prompt(tok, first_exchange(r["messages"], str(test_path))[0]) for r in held_out], spin,
+                  "proxies", str(test_path))  # fmt: skip
     for pid in prompt_ids_in_order:
         if pid not in by_id:
             raise DataError(f"{test_path}: held-out prompt_id {pid!r} from the samples file is missing")

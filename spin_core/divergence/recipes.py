@@ -101,7 +101,7 @@ def run_recipe(
             spin_iteration(work, t, previous, prompts, spin, generate)
 
     df, labels = run_chain(work, sft, recipes.iterations, step,
-                           lambda model, label: measure(work, model, label, world, test, div, generate), name)  # fmt: skip
+                           lambda model, label: measure(work, model, label, world, test, div, generate, spin), name)  # fmt: skip
     df["realised_step"] = df["model"].map(chain_steps(work, labels))
     df["steps"] = [_global_step(work, t) for t in df["iteration"]]
     keys = {"start": start, "recipe": recipe, "seed": int(seed)}

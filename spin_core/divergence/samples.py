@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import DivergenceConfig, GenerateConfig, replace
+from ..config import DivergenceConfig, EncodingConfig, GenerateConfig, replace
 from ..data import load_sft
 from ..errors import DataError
 from ..generate.backends import generate_for_rows
@@ -26,7 +26,9 @@ def heldout_prompts(test: str | Path, cfg: DivergenceConfig) -> list[dict]:
     return [r for r in rows for _ in range(cfg.samples_per_prompt)]
 
 
-def sample_heldout(divergence: DivergenceConfig, generate: GenerateConfig, model: Path, test: Path) -> pd.DataFrame:
+def sample_heldout(
+    divergence: DivergenceConfig, generate: GenerateConfig, spin: EncodingConfig, model: Path, test: Path
+) -> pd.DataFrame:
     """Sample one model on the held-out prompts (shared by the exact KL and the proxies).
 
     Pure sampling (temperature 1, no top-p/top-k: the policy itself) of samples_per_prompt responses
@@ -40,7 +42,9 @@ def sample_heldout(divergence: DivergenceConfig, generate: GenerateConfig, model
         max_new_tokens=divergence.max_new_tokens,
         batch_size=divergence.batch_size,
     )
-    tok, outs, done = generate_for_rows(model, rows, sampling, divergence.seed)
+    tok, rows, outs, done = generate_for_rows(
+        model, rows, sampling, divergence.seed, spin, "held-out samples", str(test)
+    )
     texts = tok.batch_decode(outs, skip_special_tokens=True)
     k = divergence.samples_per_prompt
     records = [

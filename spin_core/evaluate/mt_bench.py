@@ -131,6 +131,18 @@ class JudgeCache:
         self.db.commit()
 
 
+# The openai client's retry backoff (openai/_constants.py: INITIAL_RETRY_DELAY, MAX_RETRY_DELAY; up to
+# 25% jitter taken off): before retry n it sleeps min(0.5 * 2**n, 8) seconds at most.
+RETRY_DELAY_S, MAX_RETRY_DELAY_S = 0.5, 8.0
+
+
+def judge_wait_bound(cfg: MTBenchConfig) -> float:
+    """The longest a judge request waits on a server that never answers: every try runs into
+    timeout_s, with the client's backoff between tries. With the defaults (120 s, 5 retries): 735.5 s."""
+    backoff = sum(min(RETRY_DELAY_S * 2**n, MAX_RETRY_DELAY_S) for n in range(cfg.max_retries))
+    return (cfg.max_retries + 1) * cfg.timeout_s + backoff
+
+
 class OpenAIJudge:
     """Any OpenAI-compatible chat endpoint as judge (FastChat's GPT-4 single grading by default).
 
@@ -151,6 +163,11 @@ class OpenAIJudge:
         self.model = cfg.judge_model
         self.base_url = cfg.base_url or "https://api.openai.com/v1"
         self.client = OpenAI(api_key=key, base_url=self.base_url, timeout=cfg.timeout_s, max_retries=cfg.max_retries)
+        log.info(
+            "judge %s at %s: a request that gets no answer is given up after at most %.0f s"
+            " (evaluation.mt_bench.timeout_s=%g per try, %d retries with backoff)",
+            self.model, self.base_url, judge_wait_bound(cfg), cfg.timeout_s, cfg.max_retries,
+        )  # fmt: skip
         self._secret = key
         for handler in logging.getLogger().handlers:
             handler.addFilter(RedactSecret(key))
@@ -217,24 +234,32 @@ class OpenAIJudge:
         return text.replace(self._secret, REDACTED)
 
     def _call(self, messages, question, turn) -> str:
-        """The judge's answer, with the API key removed should a server echo it."""
+        """The judge's answer, with the API key removed should a server echo it. The body is read as
+        sent: one that is not JSON, or JSON without a message in `choices`, is a JudgeError quoting it
+        (not a traceback, nor an answer "without a rating")."""
         import openai
 
+        where = f"judge {self.model} at {self.base_url}: question {question['question_id']} turn {turn}"
         try:
-            resp = self.client.chat.completions.create(
+            raw = self.client.chat.completions.with_raw_response.create(
                 model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens
             )
+            body = raw.http_response.text
         except openai.APIError as e:  # raised after the client's own retries
+            raise JudgeError(self._redact(f"{where}: {type(e).__name__}: {getattr(e, 'message', e)}")) from None
+        try:
+            data = json.loads(body)
+        except ValueError:
             raise JudgeError(
-                self._redact(
-                    f"judge {self.model} at {self.base_url}: question {question['question_id']} "
-                    f"turn {turn}: {type(e).__name__}: {getattr(e, 'message', e)}"
-                )
+                self._redact(f"{where}: the server answered with a body that is not JSON: {body[:200]!r}")
             ) from None
         try:
-            return self._redact(resp.choices[0].message.content or "")
-        except (AttributeError, IndexError, TypeError):
-            return ""
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise JudgeError(
+                self._redact(f"{where}: the server's JSON has no choices[0].message.content: {body[:200]!r}")
+            ) from None
+        return self._redact(content or "")
 
 
 def judge_answers(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import torch
 
-from ..config import GenerateConfig
+from ..config import EncodingConfig, GenerateConfig
 from ..data import first_exchange
 from ..errors import BackendUnavailableError
 from ..modeling import load_model, load_tokenizer
-from ..train.encoding import encode_prompt
+from ..train.encoding import bound_prompts, encode_prompt
 from ..train.logprobs import in_sorted_batches
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,25 @@ def vllm_generate(model_dir: str, tokenizer, prompt_ids: list[list[int]], cfg: G
     return outputs, finished
 
 
-def generate_for_rows(model_dir: str | Path, rows: list[dict], cfg: GenerateConfig, seed: int):
-    """Sample a response to each SFT row's first user turn with the configured backend (HF or
-    vLLM); returns (tokenizer, token id lists, finished flags)."""
+def generate_for_rows(
+    model_dir: str | Path,
+    rows: list[dict],
+    cfg: GenerateConfig,
+    seed: int,
+    spin: EncodingConfig,
+    stage: str,
+    where: str,
+):
+    """Sample a response to each SFT row's first user turn with the configured backend (HF or vLLM),
+    under the prompt rule (train/encoding.bound_prompts: long prompts cut to their last tokens or
+    dropped, counted in the log). Returns (tokenizer, the rows kept, token id lists, finished flags)."""
     if cfg.backend == "vllm":
-        tokenizer = load_tokenizer(model_dir)
-        prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], "")[0], cfg) for r in rows]
-        return (tokenizer, *vllm_generate(str(model_dir), tokenizer, prompt_ids, cfg, seed))
-    model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
-    prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], "")[0], cfg) for r in rows]
-    return (tokenizer, *hf_generate(model, tokenizer, prompt_ids, cfg, seed))
+        model, tokenizer = None, load_tokenizer(model_dir)
+    else:
+        model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
+    prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], where)[0], cfg) for r in rows]
+    keep, prompt_ids = bound_prompts(prompt_ids, spin, stage, where)
+    rows = [rows[i] for i in keep]
+    if model is None:
+        return (tokenizer, rows, *vllm_generate(str(model_dir), tokenizer, prompt_ids, cfg, seed))
+    return (tokenizer, rows, *hf_generate(model, tokenizer, prompt_ids, cfg, seed))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
-from ..config import GenerateConfig
+from ..config import EncodingConfig, GenerateConfig
 from ..data import first_exchange, load_sft
 from ..errors import ConfigError
 from ..io import write_table
@@ -29,13 +29,21 @@ def shard_rows(rows: list, shard: int, num_shards: int) -> list:
 
 
 def generate_shard(
-    generate: GenerateConfig, model: Path, prompts: Path, out: Path, iteration: int, shard: int = 0
+    generate: GenerateConfig,
+    spin: EncodingConfig,
+    model: Path,
+    prompts: Path,
+    out: Path,
+    iteration: int,
+    shard: int = 0,
 ) -> dict:
-    """Sample y' from the previous iterate for one shard of the SFT prompts (pairs of iteration t)."""
+    """Sample y' from the previous iterate for one shard of the SFT prompts (pairs of iteration t),
+    under iteration t's prompt rule (spin.max_prompt_length, spin.long_prompts)."""
     rows = shard_rows(load_sft(prompts), shard, generate.num_shards)
     seed = names.shard_seed(generate.seed, iteration, shard)
     t0 = time.time()
-    tokenizer, outputs, finished = generate_for_rows(model, rows, generate, seed)
+    where = f"{prompts} (shard {shard} of {generate.num_shards})"
+    tokenizer, rows, outputs, finished = generate_for_rows(model, rows, generate, seed, spin, "generate", where)
     texts = tokenizer.batch_decode(outputs, skip_special_tokens=True)
     meta = {
         "model": str(model),
@@ -73,10 +81,12 @@ def generate_shard(
     return {"n": len(records), "tokens": n_tokens, "seconds": elapsed}
 
 
-def generate_shards(generate: GenerateConfig, model: Path, prompts: Path, iteration: int, out: list[Path]) -> None:
+def generate_shards(
+    generate: GenerateConfig, spin: EncodingConfig, model: Path, prompts: Path, iteration: int, out: list[Path]
+) -> None:
     """Every shard of iteration t's pairs in one job (tiny world): shard k to the k-th --out file, each
     with the seed and rows it has as a job of its own."""
     if len(out) != generate.num_shards:
         raise ConfigError(f"generate: {len(out)} output files for generate.num_shards={generate.num_shards}")
     for shard, path in enumerate(out):
-        generate_shard(generate, model, prompts, path, iteration, shard)
+        generate_shard(generate, spin, model, prompts, path, iteration, shard)

@@ -1,5 +1,7 @@
 """Chat encoding shared by every stage: prompts through the model's chat template, responses with
-EOS, truncated alike, so the reference, the trainer, generation and scoring see the same tokens."""
+EOS, truncated alike, so the reference, the trainer, generation and scoring see the same tokens. One
+prompt rule (`bound_prompts`, spin.max_prompt_length and spin.long_prompts) holds in every stage that
+tokenizes a prompt: generation samples y' from the prompt tokens training scores it under."""
 
 from __future__ import annotations
 
@@ -27,6 +29,27 @@ def encode_response(tokenizer, text: str) -> list[int]:
     """Response tokens followed by EOS, so the model is scored on ending the response too."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids) + [tokenizer.eos_token_id]
+
+
+def bound_prompts(prompts: list[list[int]], spin, stage: str, where: str) -> tuple[list[int], list[list[int]]]:
+    """The prompt rule: prompts longer than spin.max_prompt_length tokens keep their last tokens
+    (spin.long_prompts: truncate) or are dropped (skip); how many, in the log under `stage`. Returns the
+    indices of the prompts kept and their tokens. Generation applies it before sampling, so a long
+    prompt never reaches the model whole (memory) and y' is sampled from the tokens it is trained on."""
+    limit = spin.max_prompt_length
+    long = [len(p) > limit for p in prompts]
+    if any(long):
+        action = "skipped" if spin.long_prompts == "skip" else f"truncated to their last {limit} tokens"
+        log.warning(
+            "%s: %d of %d prompts are longer than spin.max_prompt_length=%d tokens (longest %d): %s (spin.long_prompts)",
+            stage, sum(long), len(prompts), limit, max(map(len, prompts)), action,
+        )  # fmt: skip
+    keep = [i for i, is_long in enumerate(long) if not (is_long and spin.long_prompts == "skip")]
+    if prompts and not keep:
+        raise DataError(
+            f"{where}: every prompt is longer than spin.max_prompt_length={limit} (spin.long_prompts: skip)"
+        )
+    return keep, [prompts[i][-limit:] for i in keep]
 
 
 def truncate_pair(

@@ -8,39 +8,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import SpinConfig
+from ..config import ReferenceConfig
 from ..data import first_exchange, load_pairs
-from ..errors import DataError
 from ..io import write_table
 from ..modeling import load_model
-from .encoding import encode_pair, encode_prompt, pair_problem, screen_rows
+from .encoding import bound_prompts, encode_pair, encode_prompt, pair_problem, screen_rows
 from .logprobs import response_logps
 from .packing import check_packing_supported, pair_logps
 
 log = logging.getLogger(__name__)
 
 
-def apply_long_prompt_policy(rows: list[dict], tokenizer, spin: SpinConfig, where: str) -> list[dict]:
-    """Count prompts longer than max_prompt_length; keep them (truncated later to their last
-    tokens) or drop them, as spin.long_prompts says. The pairs file written here is what training
-    reads, so a skipped prompt is skipped by training too."""
-    limit = spin.max_prompt_length
-    long = [len(encode_prompt(tokenizer, first_exchange(r["real"], where)[0])) > limit for r in rows]
-    n_long = sum(long)
-    if n_long:
-        action = "skipped" if spin.long_prompts == "skip" else f"truncated to their last {limit} tokens"
-        log.warning(
-            "reference: %d of %d prompts are longer than spin.max_prompt_length=%d: %s (spin.long_prompts)",
-            n_long, len(rows), limit, action,
-        )  # fmt: skip
-    if spin.long_prompts == "skip":
-        rows = [r for r, is_long in zip(rows, long) if not is_long]
-        if not rows:
-            raise DataError(f"{where}: every prompt is longer than spin.max_prompt_length={limit}")
-    return rows
+def apply_long_prompt_policy(rows: list[dict], tokenizer, spin: ReferenceConfig, where: str) -> list[dict]:
+    """The prompt rule on the pairs (train/encoding.bound_prompts): long prompts are kept (truncated to
+    their last tokens when encoded) or dropped. The pairs file written here is what training reads, so a
+    skipped prompt is skipped by training too."""
+    prompts = [encode_prompt(tokenizer, first_exchange(r["real"], where)[0]) for r in rows]
+    keep, _ = bound_prompts(prompts, spin, "reference", where)
+    return [rows[i] for i in keep]
 
 
-def reference_pass(spin: SpinConfig, pairs: list[Path], model: Path, out: Path) -> dict:
+def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: Path) -> dict:
     """Score pairs under the frozen reference model (the previous iterate), once per iteration.
 
     The pair files (this iteration's and, when mixing, the previous one's) are written as one pairs

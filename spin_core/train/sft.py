@@ -12,7 +12,7 @@ import torch
 from transformers import EarlyStoppingCallback, Trainer
 
 from .. import names
-from ..config import ControlConfig, SFTConfig, SpinConfig
+from ..config import ControlConfig, EncodingConfig, SFTConfig, SpinConfig
 from ..data import first_exchange, load_sft
 from ..errors import DataError
 from ..io import atomic_dir, read_json, write_json
@@ -20,7 +20,7 @@ from ..modeling import check_model_dir, load_model, load_tokenizer, save_model
 from ..world.tokenizer import non_response_token_ids
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
-from .encoding import encode_prompt, encode_response, screen_rows, sft_row_problem, truncate_pair
+from .encoding import bound_prompts, encode_prompt, encode_response, screen_rows, sft_row_problem, truncate_pair
 from .logprobs import collate_sequences
 from .resume import train_resumable
 
@@ -50,12 +50,18 @@ def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], see
     return model
 
 
-def encode_sft_rows(rows: list[dict], tokenizer, max_length: int, max_prompt_length: int) -> list[dict]:
+def encode_sft_rows(rows: list[dict], tokenizer, spin: EncodingConfig, stage: str, where: str) -> list[dict]:
+    """SFT rows as prompt and response tokens, under the prompt rule (train/encoding.bound_prompts)."""
+    turns = [first_exchange(row["messages"], f"{where}: row {i}") for i, row in enumerate(rows, start=1)]
+    keep, _ = bound_prompts([encode_prompt(tokenizer, user) for user, _ in turns], spin, stage, where)
     out = []
-    for i, row in enumerate(rows, start=1):
-        user, assistant = first_exchange(row["messages"], f"row {i}")
+    for i in keep:
+        user, assistant = turns[i]
         p, r = truncate_pair(
-            encode_prompt(tokenizer, user), encode_response(tokenizer, assistant), max_length, max_prompt_length
+            encode_prompt(tokenizer, user),
+            encode_response(tokenizer, assistant),
+            spin.max_length,
+            spin.max_prompt_length,
         )
         out.append({"prompt_ids": p, "response_ids": r})
     return out
@@ -133,12 +139,14 @@ def validation_curve(log_history: list[dict]) -> list[dict]:
     return [{"epoch": e, "validation_nll": v} for e, v in sorted(curve.items())]
 
 
-def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path, out: Path, checkpoints: Path) -> dict:
+def train_sft(
+    sft: SFTConfig, spin: EncodingConfig, train: Path, tokenizer_dir: Path, out: Path, checkpoints: Path
+) -> dict:
     """Train a tiny LlamaForCausalLM from random init on the SFT split (response tokens only), with
     spin's length limits, to the start sft.start names; its held-out NLL per epoch is returned."""
     tokenizer = load_tokenizer(tokenizer_dir)
     rows = screen_rows(load_sft(train), lambda r: sft_row_problem(tokenizer, r), spin.invalid_rows, str(train))
-    examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
+    examples = encode_sft_rows(rows, tokenizer, spin, "sft", str(train))
     fit, held_out = split_validation(examples, sft.validation_rows, str(train))
     model = build_tiny_model(sft.architecture, tokenizer, non_response_token_ids(tokenizer), sft.seed)
     n_params = sum(p.numel() for p in model.parameters())
@@ -169,7 +177,7 @@ def train_sft(sft: SFTConfig, spin: SpinConfig, train: Path, tokenizer_dir: Path
 
 def make_sft_model(
     sft: SFTConfig,
-    spin: SpinConfig,
+    spin: EncodingConfig,
     out: Path,
     train: Path | None = None,
     tokenizer: Path | None = None,
@@ -207,7 +215,7 @@ def continue_sft(
     learning_rate = control.learning_rate or spin.learning_rate
     model, tokenizer = load_model(init, dtype="float32")
     rows = screen_rows(load_sft(train), lambda r: sft_row_problem(tokenizer, r), spin.invalid_rows, str(train))
-    examples = encode_sft_rows(rows, tokenizer, spin.max_length, spin.max_prompt_length)
+    examples = encode_sft_rows(rows, tokenizer, spin, "sft-continue", str(train))
     log.info("sft_continued: %d examples, %d steps at lr %g from %s", len(examples), steps, learning_rate, init)
     args = training_arguments(spin, checkpoints, learning_rate=learning_rate, max_steps=steps)
     trainer = _train_nll(model, tokenizer, examples, args, checkpoints, out, "sft_continued")

@@ -13,13 +13,13 @@ import torch
 from transformers import Trainer
 
 from ..config import SpinConfig
-from ..data import load_pairs
+from ..data import first_exchange, load_pairs
 from ..errors import DataError
-from ..io import disk_full_named, write_json
+from ..io import disk_full_named, plain_modes, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
-from .encoding import encode_pair
+from .encoding import bound_prompts, encode_pair, encode_prompt
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 
 def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
+    prompts = [
+        encode_prompt(tokenizer, first_exchange(r["real"], f"{where}: row {i}")[0]) for i, r in enumerate(rows, 1)
+    ]
+    keep, _ = bound_prompts(prompts, cfg, "train", where)  # the reference pass already applied the rule
+    rows = [rows[i] for i in keep]
     out = []
     for i, row in enumerate(rows, start=1):
         for key in ("ref_logp_real", "ref_logp_generated"):
@@ -129,6 +134,7 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
             trainer.save_model(str(tmp))
             if trainer.is_world_process_zero():
                 tokenizer.save_pretrained(str(tmp))
+                plain_modes(tmp)  # safetensors writes its weights 0600
                 if out_dir.exists():
                     shutil.rmtree(out_dir)
                 os.replace(tmp, out_dir)

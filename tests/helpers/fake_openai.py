@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FakeOpenAI:
     """Serves /v1/chat/completions from a script of behaviours, then a default reply.
 
-    Behaviours: ("ok", text), ("status", code), ("sleep", seconds, text), and ("echo_key", code): an
-    error whose message repeats the API key, as some servers do.
+    Behaviours: ("ok", text), ("status", code), ("sleep", seconds, text), ("echo_key", code): an
+    error whose message repeats the API key, as some servers do, ("raw", code, body): any body, and
+    ("hang", seconds): no answer at all for that long.
     """
 
     def __init__(self, script=(), default_text="The answer is fine. Rating: [[7]]"):
@@ -37,6 +38,12 @@ class FakeOpenAI:
                     message = f"Incorrect API key provided: {key}. Rating: [[9]]"
                     self._send(action[1], {"error": {"message": message, "type": "invalid_request_error"}})
                     return
+                if action[0] == "raw":
+                    self._send(action[1], action[2])
+                    return
+                if action[0] == "hang":
+                    time.sleep(action[1])
+                    return
                 if action[0] == "sleep":
                     time.sleep(action[1])
                     action = ("ok", action[2])
@@ -59,7 +66,7 @@ class FakeOpenAI:
                 )
 
             def _send(self, code, obj):
-                data = json.dumps(obj).encode()
+                data = obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()
                 try:
                     self.send_response(code)
                     self.send_header("Content-Type", "application/json")

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from spin_core import cli
+from spin_core.config import EncodingConfig, ReferenceConfig
 from spin_core.io import write_jsonl, write_table
 from spin_core.modeling import save_model
 from tests.helpers.workflow import MICRO
@@ -48,8 +49,14 @@ def with_key(path: str, value):
     return cfg
 
 
+def spin_view(view) -> dict:
+    """The micro config's spin keys a stage reads (what the rules pass it)."""
+    return {k: v for k, v in micro_config()["spin"].items() if k in view.model_fields}
+
+
 SPIN_PARAMS = json.dumps({"spin": micro_config()["spin"]})
-GEN_PARAMS = json.dumps({"generate": micro_config()["generate"]})
+REF_PARAMS = json.dumps({"spin": spin_view(ReferenceConfig)})
+GEN_PARAMS = json.dumps({"generate": micro_config()["generate"], "spin": spin_view(EncodingConfig)})
 
 
 def config_case(name, cfg_or_text, expected):
@@ -125,7 +132,7 @@ def sft_case(name, make_rows, expected):
     def setup(root, good):
         path = root / f"{name}.jsonl"
         write_jsonl(path, make_rows(good))
-        params = json.dumps({"sft": micro_config()["sft"], "spin": micro_config()["spin"]})
+        params = json.dumps({"sft": micro_config()["sft"], "spin": spin_view(EncodingConfig)})
         out = root / f"{name}_model"
         argv = ["sft", "--params", params, "--train", str(path), "--tokenizer", str(root / "model")]
         return [*argv, "--out", str(out), "--checkpoints", str(root / f"{name}_ck")], out, [path.name, *expected]
@@ -143,7 +150,7 @@ def pairs_case(name, make_rows, command, expected):
         write_table(pairs, pd.DataFrame.from_records(make_rows(good)))
         out = root / f"{name}_out"
         if command == "reference":
-            argv = ["reference", "--params", SPIN_PARAMS, "--model", str(root / "model"), "--pairs", str(pairs)]
+            argv = ["reference", "--params", REF_PARAMS, "--model", str(root / "model"), "--pairs", str(pairs)]
             argv += ["--out", str(out) + ".parquet"]
             out = Path(str(out) + ".parquet")
         else:
@@ -209,6 +216,9 @@ CASES = [
     config_case("max_prompt_not_below_max_length", with_key("spin.max_prompt_length", 48), ["spin.max_prompt_length"]),
     jsonl_case("empty_dataset", lambda g: [], ["dataset is empty"]),
     jsonl_case("jsonl_broken_line", lambda g: [json.dumps(g), "{broken"], [":2:", "invalid JSON"]),
+    special_case("jsonl_invalid_utf8"),
+    config_case("nan_for_a_number", with_key("spin.beta", float("nan")), ["spin.beta", "finite number"]),
+    config_case("inf_for_a_number", with_key("spin.learning_rate", float("inf")), ["spin.learning_rate", "finite"]),
     jsonl_case(
         "row_missing_messages", lambda g: [json.dumps({"prompt_id": "a", "prompt": "x"})], ["row 1", "messages"]
     ),
@@ -272,6 +282,14 @@ def special_setup(name, root, good, monkeypatch):
     if name == "configfile_is_a_directory":
         (root / "a_dir.yaml").mkdir(exist_ok=True)
         return ["validate", str(root / "a_dir.yaml")], None, ["a_dir.yaml", "is a directory"]
+    if name == "jsonl_invalid_utf8":
+        path = root / "latin1.jsonl"
+        path.write_bytes(
+            json.dumps(good).encode() + b"\n" + json.dumps(good).replace("p1", "caf\u00e9").encode("latin-1") + b"\n"
+        )
+        out = root / "latin1.parquet"
+        argv = ["generate", "--params", GEN_PARAMS, "--model", str(root / "model"), "--prompts", str(path)]
+        return [*argv, "--out", str(out), "--iteration", "0"], out, ["latin1.jsonl:2:", "invalid UTF-8"]
     if name == "invalid_params_json":
         out = root / "x.parquet"
         argv = ["generate", "--params", "{bad", "--model", str(root / "model"), "--prompts", str(root / "good.jsonl")]

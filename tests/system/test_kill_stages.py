@@ -123,7 +123,7 @@ def test_kill_at_random_points_in_every_stage_then_resume(tmp_path):
 
 
 def test_same_seed_same_config_gives_identical_pairs_and_metrics(tmp_path, world, tokenizer, tiny_model):
-    from spin_core.config import GenerateConfig, SpinConfig
+    from spin_core.config import EncodingConfig, GenerateConfig, SpinConfig
     from spin_core.generate.pairs import generate_shard
     from spin_core.io import write_jsonl
     from spin_core.modeling import save_model
@@ -140,7 +140,7 @@ def test_same_seed_same_config_gives_identical_pairs_and_metrics(tmp_path, world
     runs = []
     for r in ("a", "b"):
         d = tmp_path / r
-        generate_shard(gen, tmp_path / "sft", tmp_path / "train.jsonl", d / "gen.parquet", 0)
+        generate_shard(gen, spin.view(EncodingConfig), tmp_path / "sft", tmp_path / "train.jsonl", d / "gen.parquet", 0)
         reference_pass(spin, [d / "gen.parquet"], tmp_path / "sft", d / "pairs.parquet")
         train_spin(spin, d / "pairs.parquet", tmp_path / "sft", d / "model", d / "ck", d / "metrics.json")
         runs.append(d)

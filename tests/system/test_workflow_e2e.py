@@ -144,6 +144,34 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 
 
 @pytest.mark.slow
+def test_changing_a_spin_only_key_reruns_no_sft_or_generation_job_params(micro_run, tmp_path):
+    """Each rule's params hold only what its stage reads: a new beta retrains the iterates (and what
+    depends on them) but no SFT model, and neither iteration 0's generation nor its reference pass (at
+    paper scale: GPU hours)."""
+    import re
+
+    from tests.helpers.workflow import MICRO
+
+    edited = tmp_path / "beta.yaml"
+    edited.write_text(MICRO.read_text().replace("  beta: 0.1\n", "  beta: 0.2\n", 1))
+    assert edited.read_text() != MICRO.read_text()
+    proc = run_snakemake(micro_run, "-n", configfile=edited, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    out = proc.stdout + proc.stderr
+    planned = set()  # (rule, wildcards) of every job the dry run plans
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", out, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
+        wildcards = re.search(r"^    wildcards: (.*)$", block, flags=re.M)
+        planned.add((rule, wildcards.group(1) if wildcards else ""))
+    assert ("train", "t=0") in planned, out[-3000:]  # the edit takes effect
+    rules = {rule for rule, _ in planned}
+    assert not rules & {"sft", "sft_chain", "recipe_sft"}, sorted(planned)
+    for rule, w in planned:
+        if rule in ("generate", "generate_chain", "reference", "reference_chain"):
+            assert "t=0" not in w.split(", "), (rule, w)
+
+
+@pytest.mark.slow
 def test_convergence_outputs(micro_run):
     tables, figures = micro_run / "results" / "tables", micro_run / "results" / "figures"
     claims = pd.read_csv(tables / "claims.csv")

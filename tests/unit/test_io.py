@@ -59,12 +59,16 @@ def test_outputs_get_the_mode_a_plain_open_would_give(tmp_path):
         write_text(tmp_path / "table.csv", "a\n")
         with atomic_dir(tmp_path / "model") as tmp:
             (tmp / "config.json").write_text("{}")
+            import torch
+            from safetensors.torch import save_file
+
+            save_file({"w": torch.zeros(2)}, str(tmp / "model.safetensors"))  # safetensors writes 0600
         (tmp_path / "plain.csv").write_text("a\n")
         os.mkdir(tmp_path / "plain_dir")
     finally:
         os.umask(old)
     mode = lambda p: stat.S_IMODE((tmp_path / p).stat().st_mode)  # noqa: E731
-    assert mode("table.csv") == mode("plain.csv") == 0o644
+    assert mode("table.csv") == mode("plain.csv") == mode("model/model.safetensors") == 0o644
     assert mode("model") == mode("plain_dir") == 0o755
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from spin_core.config import DivergenceConfig, GenerateConfig, SFTConfig, SpinConfig
+from spin_core.config import DivergenceConfig, EncodingConfig, GenerateConfig, SFTConfig, SpinConfig
 from spin_core.divergence.exact import exact_divergence, tokens_to_words, world_token_map
 from spin_core.divergence.samples import sample_heldout
 from spin_core.errors import DataError
@@ -39,7 +39,13 @@ def test_trained_model_is_closer_to_p_data_than_random_init(tmp_path, world, tok
 
     dcfg = DivergenceConfig(n_prompts=30, samples_per_prompt=4, max_new_tokens=40, batch_size=64)
     for name in ("random", "trained"):
-        samples = sample_heldout(dcfg, GenerateConfig(), tmp_path / name, tmp_path / "test.jsonl")
+        samples = sample_heldout(
+            dcfg,
+            GenerateConfig(),
+            EncodingConfig(max_length=64, max_prompt_length=16),
+            tmp_path / name,
+            tmp_path / "test.jsonl",
+        )
         write_table(tmp_path / f"{name}.parquet", samples)
     rand = exact_divergence(dcfg, tmp_path / "random", tmp_path / "world.json", tmp_path / "random.parquet", "sft")
     good = exact_divergence(dcfg, tmp_path / "trained", tmp_path / "world.json", tmp_path / "trained.parquet", "sft")

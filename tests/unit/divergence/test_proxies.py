@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spin_core.config import DivergenceConfig, GenerateConfig, SpinConfig
+from spin_core.config import DivergenceConfig, EncodingConfig, GenerateConfig, SpinConfig
 from spin_core.divergence.proxies import distinct_n, divergence_proxies, real_vs_generated
 from spin_core.divergence.samples import sample_heldout
 from spin_core.io import write_jsonl, write_table
@@ -33,7 +33,13 @@ def proxy_setup(tmp_path, world, tokenizer, tiny_model):
     write_jsonl(tmp_path / "test.jsonl", test)
     save_model(tiny_model, tokenizer, tmp_path / "model")
     dcfg = DivergenceConfig(n_prompts=6, samples_per_prompt=2, max_new_tokens=12, batch_size=16)
-    samples = sample_heldout(dcfg, GenerateConfig(), tmp_path / "model", tmp_path / "test.jsonl")
+    samples = sample_heldout(
+        dcfg,
+        GenerateConfig(),
+        EncodingConfig(max_length=64, max_prompt_length=16),
+        tmp_path / "model",
+        tmp_path / "test.jsonl",
+    )
     write_table(tmp_path / "samples.parquet", samples)
     return tmp_path, test, dcfg, samples
 

@@ -141,6 +141,45 @@ def test_openai_judge_gives_up_with_a_clear_error(tmp_path, questions, monkeypat
             judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
 
 
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("<html>502 Bad Gateway</html>", r"a body that is not JSON: '<html>502 Bad Gateway</html>'"),
+        ('{"id": "x", "object": "chat.completion"}', r"JSON has no choices\[0\]\.message\.content: '\{\"id\""),
+        ('{"choices": []}', r"JSON has no choices\[0\]\.message\.content"),
+    ],
+    ids=["not_json", "no_choices", "empty_choices"],
+)
+def test_openai_judge_server_answering_200_with_a_bad_body_is_one_line(tmp_path, questions, monkeypatch, body, message):
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    with FakeOpenAI([("raw", 200, body)]) as server:
+        judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        with pytest.raises(JudgeError, match=message) as e:
+            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+    assert len(str(e.value).splitlines()) == 1 and len(server.requests) == 1
+
+
+def test_openai_judge_gives_up_on_a_silent_server_within_its_stated_bound(tmp_path, questions, monkeypatch, caplog):
+    import time
+
+    from spin_core.evaluate.mt_bench import judge_wait_bound
+
+    monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
+    cfg_kw = dict(timeout_s=0.5, max_retries=1)
+    with FakeOpenAI([("hang", 3.0)] * 2) as server:
+        cfg = judge_cfg(server, **cfg_kw)
+        assert judge_wait_bound(cfg) == pytest.approx(2 * 0.5 + 0.5)
+        assert judge_wait_bound(MTBenchConfig()) == pytest.approx(6 * 120 + 0.5 + 1 + 2 + 4 + 8)  # the defaults
+        with caplog.at_level("INFO"):
+            judge = OpenAIJudge(cfg, {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
+        assert "given up after at most 2 s" in caplog.text
+        t0 = time.time()
+        with pytest.raises(JudgeError, match="APITimeoutError"):
+            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
+        elapsed = time.time() - t0
+    assert 0.9 <= elapsed <= judge_wait_bound(cfg) + 1.0, elapsed
+
+
 def test_openai_judge_garbage_is_a_clear_error(tmp_path, questions, monkeypatch):
     monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
     with FakeOpenAI(default_text="I refuse to grade this.") as server:

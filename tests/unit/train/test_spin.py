@@ -227,3 +227,47 @@ def test_the_previous_iterations_checkpoints_are_released_when_the_next_one_star
         cfg(), pairs, model_dir, tmp_path / "out", tmp_path / "ckpt", tmp_path / "m.json", tmp_path / "previous_ckpt"
     )
     assert not (tmp_path / "previous_ckpt").exists() and (tmp_path / "ckpt").is_dir()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_model, tokenizer):
+    """A run with every checkpoint kept, and its pairs: what a resumed run must reproduce."""
+    root = tmp_path_factory.mktemp("corrupt")
+    model_dir = root / "prev"
+    save_model(tiny_model, tokenizer, model_dir)
+    pairs_frame(tiny_model, tokenizer).to_parquet(root / "pairs.parquet")
+    spin = cfg(keep_checkpoints=True, save_total_limit=None)
+    train_spin(spin, root / "pairs.parquet", model_dir, root / "full", root / "ck_full", root / "full.json")
+    return root
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth",
+                                  "trainer_state.json"])  # fmt: skip
+@pytest.mark.parametrize("older", [False, True], ids=["only", "with_older"])
+def test_corrupt_checkpoint_never_yields_a_half_loaded_model(uninterrupted, name, older, caplog):
+    """A truncated file in the newest checkpoint: the run falls back to the older complete one, or
+    starts from the init model, says which, and ends exactly as the uninterrupted run."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    root, tag = uninterrupted, f"{name}_{older}"
+    model_dir = root / "prev"
+    ck = root / f"ck_{tag}"
+    for step in [2, 4] if older else [4]:
+        shutil.copytree(root / "ck_full" / f"checkpoint-{step}", ck / f"checkpoint-{step}")
+    bad = ck / "checkpoint-4" / name
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    with caplog.at_level("INFO", logger="spin_core"):
+        train_spin(cfg(), root / "pairs.parquet", model_dir, root / tag, ck, root / f"{tag}.json")
+    assert f"checkpoint {ck / 'checkpoint-4'} cannot be loaded ({name}" in caplog.text
+    expected = (
+        f"resuming from checkpoint {ck / 'checkpoint-2'}" if older else "training from the start (the init model)"
+    )
+    assert expected in caplog.text
+    full, resumed = (json.loads((root / f"{n}.json").read_text()) for n in ("full", tag))
+    assert resumed["final"]["train_loss"] == pytest.approx(full["final"]["train_loss"], rel=1e-6)
+    steps = [[h["step"] for h in run["log_history"] if "loss" in h] for run in (full, resumed)]
+    assert steps[0] == steps[1]  # every step once: none lost, none trained twice
+    wa, wb = load_file(root / "full" / "model.safetensors"), load_file(root / tag / "model.safetensors")
+    assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-6
