@@ -98,6 +98,7 @@ def rss_now_mb() -> float:
 
 
 def encode_rows(tok, pairs):
+    from spin_core.config import EncodingConfig
     from spin_core.train.encoding import encode_pair
 
     rows = [
@@ -107,7 +108,7 @@ def encode_rows(tok, pairs):
         }
         for p in pairs
     ]
-    return rows, [encode_pair(tok, r, 512, 128) for r in rows]
+    return rows, [encode_pair(tok, r, EncodingConfig(max_length=512, max_prompt_length=128)) for r in rows]
 
 
 def common_args(out: str, a) -> dict:

@@ -232,6 +232,21 @@ class _SpinSettings(_Lengths):
     )
     max_length: Annotated[int, Field(ge=2)] = 1024
     max_prompt_length: Positive = 512
+    # How a pair is cut to max_length (train/encoding.py). prompt_first: the prompt always keeps its last
+    # max_prompt_length tokens, then each response is cut to fit. official (uclaml/SPIN's collator): only
+    # when prompt + the longer response exceed max_length is the prompt cut to its last max_prompt_length
+    # tokens, and if still too long both responses to max_length - max_prompt_length.
+    truncation: Literal["prompt_first", "official"] = Field(
+        "prompt_first",
+        description="prompt_first: prompt to its last max_prompt_length tokens, then responses to fit; official:"
+        " uclaml/SPIN's collator (cut only when prompt + longer response exceed max_length)",
+    )
+    # The turns before the user's. none: the user turn alone (a template may add its own default system
+    # prompt, as SmolLM2's does); empty: an empty system turn first, as the official code and the
+    # alignment-handbook's SFT (zephyr: "<|system|>\n</s>\n<|user|>\n...").
+    system_turn: Literal["none", "empty"] = Field(
+        "none", description="none: the user turn alone; empty: an empty system turn first (the official code)"
+    )
     long_prompts: Literal["truncate", "skip"] = Field(
         "truncate",
         description="prompts over max_prompt_length: keep their last tokens, or drop the row (counted in the log)",
@@ -291,7 +306,7 @@ def view_of(section: type[BaseModel], name: str, keys: tuple[str, ...], base: ty
 
 # The prompt rule and lengths every stage that tokenizes a prompt applies (generate, reference, train, SFT,
 # the held-out samples and proxies), and what the reference pass reads besides.
-ENCODING_KEYS = ("max_length", "max_prompt_length", "long_prompts", "invalid_rows")
+ENCODING_KEYS = ("max_length", "max_prompt_length", "truncation", "system_turn", "long_prompts", "invalid_rows")
 EncodingConfig = view_of(_SpinSettings, "EncodingConfig", ENCODING_KEYS, base=_Lengths)
 ReferenceConfig = view_of(
     _SpinSettings, "ReferenceConfig", (*ENCODING_KEYS, "packing", "ref_batch_size"), base=_Lengths
@@ -598,6 +613,8 @@ class Config(_Section):
             _fail("world", "required when scale is 'tiny'")
         if self.tiny and self.sft.mode != "train":
             _fail("sft.mode", "the tiny world trains its own SFT model ('train')")
+        if self.tiny and any(self.spin.for_iteration(t).system_turn != "none" for t in self.iterations):
+            _fail("spin.system_turn", "the tiny world's chat template has no system turn: 'none'")
         if self.released.models:
             wanted, given = set(main_models(list(self.iterations))), set(self.released.models)
             if wanted != given:

@@ -28,7 +28,7 @@ from ..train.encoding import (
     encode_prompt,
     encode_response,
     sft_row_problem,
-    truncate_pair,
+    truncate,
 )
 from ..train.logprobs import response_logps
 from .samples import read_samples
@@ -57,8 +57,9 @@ def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
     prompts, responses = [], []
     # The held-out samples were drawn under the prompt rule: their prompts are the ones it keeps.
     held_out = [by_id[p] for p in prompt_ids_in_order if p in by_id]
-    bound_prompts([encode_prompt(tok, first_exchange(r["messages"], str(test_path))[0]) for r in held_out], spin,
-                  "proxies", str(test_path))  # fmt: skip
+    held_out_prompts = [encode_prompt(tok, first_exchange(r["messages"], str(test_path))[0], spin.system_turn)
+                        for r in held_out]  # fmt: skip
+    bound_prompts(held_out_prompts, spin, "proxies", str(test_path), spin.truncation)
     for pid in prompt_ids_in_order:
         if pid not in by_id:
             raise DataError(f"{test_path}: held-out prompt_id {pid!r} from the samples file is missing")
@@ -66,9 +67,7 @@ def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
         if problem and problem != EMPTY_RESPONSE:  # the held-out rows are a fixed set: none is dropped
             raise DataError(f"{test_path}: prompt_id {pid}: {problem}")
         user, assistant = first_exchange(by_id[pid]["messages"], f"{test_path}: prompt_id {pid}")
-        p, r = truncate_pair(
-            encode_prompt(tok, user), encode_response(tok, assistant), spin.max_length, spin.max_prompt_length
-        )
+        p, (r,) = truncate(encode_prompt(tok, user, spin.system_turn), [encode_response(tok, assistant)], spin)
         prompts.append(p)
         responses.append(r)
     return prompts, responses

@@ -29,11 +29,12 @@ def sampling_kwargs(cfg: GenerateConfig) -> dict:
     return dict(do_sample=False)
 
 
-def generation_prompt_ids(tokenizer, user: str, cfg: GenerateConfig) -> list[int]:
-    """The prompt as generation shows it: the chat template, or generate.prompt_template filled in
-    (tokenized without special tokens, as the official generate.py does)."""
+def generation_prompt_ids(tokenizer, user: str, cfg: GenerateConfig, system_turn: str = "none") -> list[int]:
+    """The prompt as generation shows it: the chat template (after spin.system_turn, as training shows
+    it), or generate.prompt_template filled in (tokenized without special tokens, as the official
+    generate.py does)."""
     if cfg.prompt_template == "chat":
-        return encode_prompt(tokenizer, user)
+        return encode_prompt(tokenizer, user, system_turn)
     return list(tokenizer(cfg.prompt_template.replace("{prompt}", user), add_special_tokens=False)["input_ids"])
 
 
@@ -124,7 +125,9 @@ def generate_for_rows(
         model, tokenizer = None, load_tokenizer(model_dir)
     else:
         model, tokenizer = load_model(model_dir, dtype=cfg.dtype)
-    prompt_ids = [generation_prompt_ids(tokenizer, first_exchange(r["messages"], where)[0], cfg) for r in rows]
+    prompt_ids = [
+        generation_prompt_ids(tokenizer, first_exchange(r["messages"], where)[0], cfg, spin.system_turn) for r in rows
+    ]
     keep, prompt_ids = bound_prompts(prompt_ids, spin, stage, where)
     rows = [rows[i] for i in keep]
     if model is None:

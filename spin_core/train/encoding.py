@@ -20,9 +20,15 @@ def encode_chat(tokenizer, messages: list[dict]) -> list[int]:
     return list(out["input_ids"] if hasattr(out, "keys") else out)
 
 
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    """Prompt tokens: the user turn through the chat template, ending with the assistant header."""
-    return encode_chat(tokenizer, [{"role": "user", "content": prompt}])
+# The turns before the user's (spin.system_turn): "empty" is the official code's (spin/alignment/data.py
+# inserts {"role": "system", "content": ""}), as the alignment-handbook's SFT of zephyr did.
+SYSTEM_TURNS = {"none": [], "empty": [{"role": "system", "content": ""}]}
+
+
+def encode_prompt(tokenizer, prompt: str, system_turn: str = "none") -> list[int]:
+    """Prompt tokens: the user turn (after the system turn spin.system_turn names) through the chat
+    template, ending with the assistant header."""
+    return encode_chat(tokenizer, [*SYSTEM_TURNS[system_turn], {"role": "user", "content": prompt}])
 
 
 def encode_response(tokenizer, text: str) -> list[int]:
@@ -31,15 +37,21 @@ def encode_response(tokenizer, text: str) -> list[int]:
     return list(ids) + [tokenizer.eos_token_id]
 
 
-def bound_prompts(prompts: list[list[int]], spin, stage: str, where: str) -> tuple[list[int], list[list[int]]]:
+def bound_prompts(
+    prompts: list[list[int]], spin, stage: str, where: str, rule: str = "prompt_first"
+) -> tuple[list[int], list[list[int]]]:
     """The prompt rule: prompts longer than spin.max_prompt_length tokens keep their last tokens
     (spin.long_prompts: truncate) or are dropped (skip); how many, in the log under `stage`. Returns the
     indices of the prompts kept and their tokens. Generation applies it before sampling, so a long
-    prompt never reaches the model whole (memory) and y' is sampled from the tokens it is trained on."""
+    prompt never reaches the model whole (memory) and y' is sampled from the tokens it is trained on.
+    `rule` is the truncation the stage's encoding applies (spin.truncation where pairs are cut): under
+    "official" a long prompt is cut only where its pair exceeds max_length."""
     limit = spin.max_prompt_length
     long = [len(p) > limit for p in prompts]
     if any(long):
         action = "skipped" if spin.long_prompts == "skip" else f"truncated to their last {limit} tokens"
+        if rule == "official" and spin.long_prompts != "skip":
+            action += " where the pair exceeds max_length (spin.truncation: official)"
         log.warning(
             "%s: %d of %d prompts are longer than spin.max_prompt_length=%d tokens (longest %d): %s (spin.long_prompts)",
             stage, sum(long), len(prompts), limit, max(map(len, prompts)), action,
@@ -60,18 +72,54 @@ def truncate_pair(
     return prompt_ids, response_ids[: max(0, max_length - len(prompt_ids))]
 
 
-def encode_pair(tokenizer, row: dict, max_length: int, max_prompt_length: int, where: str = "pair"):
-    """(prompt_ids, real_response_ids, generated_response_ids) of a pairs row, truncated alike.
+def truncate_official(
+    prompt_ids: list[int], responses: list[list[int]], max_length: int, max_prompt_length: int
+) -> tuple[list[int], list[list[int]]]:
+    """uclaml/SPIN's rule (spin/alignment/utils.py, keep_end): only when the prompt and the longer
+    response exceed max_length is the prompt cut to its last max_prompt_length tokens; if they still
+    do, every response is cut to max_length - max_prompt_length."""
+    longer = max(map(len, responses))
+    if len(prompt_ids) + longer > max_length:
+        prompt_ids = prompt_ids[-max_prompt_length:]
+    if len(prompt_ids) + longer > max_length:
+        responses = [r[: max_length - max_prompt_length] for r in responses]
+    return prompt_ids, responses
+
+
+def truncate(prompt_ids: list[int], responses: list[list[int]], spin) -> tuple[list[int], list[list[int]]]:
+    """A prompt and its responses cut to spin.max_length by the rule spin.truncation names."""
+    if spin.truncation == "official":
+        return truncate_official(prompt_ids, responses, spin.max_length, spin.max_prompt_length)
+    cut = [truncate_pair(prompt_ids, r, spin.max_length, spin.max_prompt_length) for r in responses]
+    return prompt_ids[-spin.max_prompt_length :], [r for _, r in cut]
+
+
+def encode_pair(tokenizer, row: dict, spin, where: str = "pair"):
+    """(prompt_ids, real_response_ids, generated_response_ids) of a pairs row, truncated alike by the
+    rule spin.truncation names, the prompt after spin.system_turn.
 
     The reference pass and the trainer both call this, so the reference and policy log-probs
     are always taken over exactly the same tokens.
     """
     user, real = first_exchange(row["real"], f"{where}: field 'real'")
     _, generated = first_exchange(row["generated"], f"{where}: field 'generated'")
-    prompt = encode_prompt(tokenizer, user)
-    p, r = truncate_pair(prompt, encode_response(tokenizer, real), max_length, max_prompt_length)
-    _, g = truncate_pair(prompt, encode_response(tokenizer, generated), max_length, max_prompt_length)
+    prompt = encode_prompt(tokenizer, user, spin.system_turn)
+    p, (r, g) = truncate(prompt, [encode_response(tokenizer, real), encode_response(tokenizer, generated)], spin)
     return p, r, g
+
+
+def truncation_counts(tokenizer, rows: list[dict], spin, where: str) -> dict[str, int]:
+    """How many pairs each truncation rule changes (cuts a prompt or a response), for the log."""
+    counts = {"prompt_first": 0, "official": 0}
+    for i, row in enumerate(rows, start=1):
+        user, real = first_exchange(row["real"], f"{where}: row {i}")
+        _, generated = first_exchange(row["generated"], f"{where}: row {i}")
+        prompt = encode_prompt(tokenizer, user, spin.system_turn)
+        responses = [encode_response(tokenizer, real), encode_response(tokenizer, generated)]
+        for rule in counts:
+            p, cut = truncate(prompt, responses, spin.model_copy(update={"truncation": rule}))
+            counts[rule] += int(len(p) < len(prompt) or any(len(c) < len(r) for c, r in zip(cut, responses)))
+    return counts
 
 
 def text_problem(tokenizer, text: str, field: str, allow_empty: bool = False) -> str | None:

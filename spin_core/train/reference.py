@@ -12,7 +12,7 @@ from ..config import ReferenceConfig
 from ..data import first_exchange, load_pairs
 from ..io import write_table
 from ..modeling import load_model
-from .encoding import bound_prompts, encode_pair, encode_prompt, pair_problem, screen_rows
+from .encoding import bound_prompts, encode_pair, encode_prompt, pair_problem, screen_rows, truncation_counts
 from .logprobs import response_logps
 from .packing import check_packing_supported, pair_logps
 
@@ -23,8 +23,8 @@ def apply_long_prompt_policy(rows: list[dict], tokenizer, spin: ReferenceConfig,
     """The prompt rule on the pairs (train/encoding.bound_prompts): long prompts are kept (truncated to
     their last tokens when encoded) or dropped. The pairs file written here is what training reads, so a
     skipped prompt is skipped by training too."""
-    prompts = [encode_prompt(tokenizer, first_exchange(r["real"], where)[0]) for r in rows]
-    keep, _ = bound_prompts(prompts, spin, "reference", where)
+    prompts = [encode_prompt(tokenizer, first_exchange(r["real"], where)[0], spin.system_turn) for r in rows]
+    keep, _ = bound_prompts(prompts, spin, "reference", where, spin.truncation)
     return [rows[i] for i in keep]
 
 
@@ -40,10 +40,13 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     where = ", ".join(str(p) for p in pairs)
     rows = screen_rows(rows, lambda r: pair_problem(tokenizer, r), spin.invalid_rows, where)
     rows = apply_long_prompt_policy(rows, tokenizer, spin, where)
-    encoded = [
-        encode_pair(tokenizer, row, spin.max_length, spin.max_prompt_length, where=f"pairs row {i}")
-        for i, row in enumerate(rows, start=1)
-    ]
+    counts = truncation_counts(tokenizer, rows, spin, where)
+    log.info(
+        "reference: spin.truncation=%s cuts %d of %d pairs to max_length=%d (the other rule would cut %d);"
+        " spin.system_turn=%s", spin.truncation, counts[spin.truncation], len(rows), spin.max_length,
+        counts["official" if spin.truncation == "prompt_first" else "prompt_first"], spin.system_turn,
+    )  # fmt: skip
+    encoded = [encode_pair(tokenizer, row, spin, where=f"pairs row {i}") for i, row in enumerate(rows, start=1)]
     if spin.packing:
         check_packing_supported(ref_model)
         real, generated = pair_logps(ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference")

@@ -30,16 +30,17 @@ log = logging.getLogger(__name__)
 
 def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
     prompts = [
-        encode_prompt(tokenizer, first_exchange(r["real"], f"{where}: row {i}")[0]) for i, r in enumerate(rows, 1)
+        encode_prompt(tokenizer, first_exchange(r["real"], f"{where}: row {i}")[0], cfg.system_turn)
+        for i, r in enumerate(rows, 1)
     ]
-    keep, _ = bound_prompts(prompts, cfg, "train", where)  # the reference pass already applied the rule
+    keep, _ = bound_prompts(prompts, cfg, "train", where, cfg.truncation)  # the reference pass already applied the rule
     rows = [rows[i] for i in keep]
     out = []
     for i, row in enumerate(rows, start=1):
         for key in ("ref_logp_real", "ref_logp_generated"):
             if key not in row:
                 raise DataError(f"{where}: row {i}: missing field '{key}' (run the reference pass first)")
-        p, r, g = encode_pair(tokenizer, row, cfg.max_length, cfg.max_prompt_length, where=f"{where}: row {i}")
+        p, r, g = encode_pair(tokenizer, row, cfg, where=f"{where}: row {i}")
         out.append(
             {
                 "prompt_ids": p,

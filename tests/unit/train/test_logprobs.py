@@ -2,6 +2,7 @@
 
 import torch
 
+from spin_core.config import EncodingConfig
 from spin_core.train.encoding import encode_pair, encode_prompt, encode_response, truncate_pair
 from spin_core.train.logprobs import IGNORE_INDEX, collate_sequences, model_logps, response_logps, sequence_logps
 
@@ -72,7 +73,7 @@ def test_encode_pair_uses_same_prompt_for_both(tokenizer):
         "real": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "da de"}],
         "generated": [{"role": "user", "content": "ba be"}, {"role": "assistant", "content": "fa"}],
     }
-    p, r, g = encode_pair(tokenizer, row, 64, 16)
+    p, r, g = encode_pair(tokenizer, row, EncodingConfig(max_length=64, max_prompt_length=16))
     assert p == encode_prompt(tokenizer, "ba be")
     assert tokenizer.convert_ids_to_tokens(r) == ["da", "de", "</s>"]
     assert tokenizer.convert_ids_to_tokens(g) == ["fa", "</s>"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from spin_core.config import SpinConfig
+from spin_core.config import EncodingConfig, SpinConfig
 from spin_core.errors import TrainingDivergedError
 from spin_core.modeling import save_model
 from spin_core.train.encoding import encode_pair
@@ -34,7 +34,7 @@ def pairs_frame(model, tokenizer, n=24):
                 "generated": [{"role": "user", "content": prompt}, {"role": "assistant", "content": gen}],
             }
         )
-    enc = [encode_pair(tokenizer, r, 64, 16) for r in rows]
+    enc = [encode_pair(tokenizer, r, EncodingConfig(max_length=64, max_prompt_length=16)) for r in rows]
     lp = response_logps(
         model, [e[0] for e in enc] * 2, [e[1] for e in enc] + [e[2] for e in enc], tokenizer.pad_token_id
     )

@@ -1,0 +1,89 @@
+"""The official code's encoding choices on a real byte-level BPE tokenizer with zephyr's chat form
+(`<|role|>\\n...</s>\\n`): the empty system turn, and both truncation rules against closed cases."""
+
+import pytest
+
+from spin_core.config import EncodingConfig, GenerateConfig
+from spin_core.generate.backends import generation_prompt_ids
+from spin_core.train.encoding import encode_pair, encode_prompt, truncate, truncate_official, truncation_counts
+
+
+@pytest.fixture(scope="module")
+def zephyr_tok(tmp_path_factory):
+    """The rehearsal's chat model folder: a byte-level BPE and a zephyr-style template, built here."""
+    from spin_core.modeling import load_tokenizer
+    from spin_core.rehearsal import write_chat_model
+
+    out = tmp_path_factory.mktemp("zephyr") / "model"
+    texts = ["describe the garden in a calm way", "a small boat on the quiet lake", "repair the old bridge"] * 20
+    write_chat_model(out, texts, seed=0)
+    return load_tokenizer(out)
+
+
+def test_system_turn_empty_is_the_official_prompt(zephyr_tok):
+    empty = zephyr_tok.decode(encode_prompt(zephyr_tok, "repair the bridge", "empty"))
+    none = zephyr_tok.decode(encode_prompt(zephyr_tok, "repair the bridge", "none"))
+    assert empty == "<|system|>\n</s>\n<|user|>\nrepair the bridge</s>\n<|assistant|>\n"
+    assert none == "<|user|>\nrepair the bridge</s>\n<|assistant|>\n"
+    # Generation shows the model the prompt training scores: the same system turn.
+    gen = generation_prompt_ids(zephyr_tok, "repair the bridge", GenerateConfig(), "empty")
+    assert gen == encode_prompt(zephyr_tok, "repair the bridge", "empty")
+    row = {"real": [{"role": "user", "content": "a boat"}, {"role": "assistant", "content": "on the lake"}],
+           "generated": [{"role": "user", "content": "a boat"}, {"role": "assistant", "content": "calm"}]}  # fmt: skip
+    p, _, _ = encode_pair(zephyr_tok, row, EncodingConfig(max_length=64, max_prompt_length=32, system_turn="empty"))
+    assert zephyr_tok.decode(p).startswith("<|system|>\n</s>\n<|user|>\na boat")
+
+
+def test_system_turn_is_refused_where_the_template_has_none():
+    from spin_core.configfile import load_yaml, validate_config
+    from spin_core.errors import ConfigError
+    from tests.helpers.workflow import ROOT
+
+    cfg = load_yaml(ROOT / "config" / "config.yaml")
+    cfg["spin"]["system_turn"] = "empty"
+    with pytest.raises(ConfigError, match="spin.system_turn: the tiny world's chat template has no system turn"):
+        validate_config(cfg)
+    paper = validate_config(load_yaml(ROOT / "config" / "paper.yaml")).spin
+    assert (paper.system_turn, paper.truncation) == ("empty", "official")
+
+
+P, R, G = list(range(100, 118)), [1, 2, 3], [4, 5, 6, 7, 8]  # an 18-token prompt
+
+
+@pytest.mark.parametrize(
+    "prompt, responses, expected_official, expected_prompt_first",
+    [
+        # fits in max_length 20? 10 + 5 = 15: the official rule cuts nothing; ours cuts the prompt to 6
+        (P[:10], [R, G], (10, [3, 5]), (6, [3, 5])),
+        # 18 + 5 > 20: both cut the prompt to its last 6 tokens; 6 + 5 fits
+        (P, [R, G], (6, [3, 5]), (6, [3, 5])),
+        # 18 + 30 > 20: prompt to 6; 6 + 30 still > 20: official cuts both responses to 20 - 6 = 14; ours
+        # cuts each response to fit beside the prompt: 14 too
+        (P, [R, list(range(30))], (6, [3, 14]), (6, [3, 14])),
+        # a 4-token prompt, a 30-token response: official keeps the prompt (4 < 6 after "cutting") and
+        # cuts responses to max_length - max_prompt_length = 14, not to 16 as ours does
+        (P[:4], [R, list(range(30))], (4, [3, 14]), (4, [3, 16])),
+    ],
+    ids=["fits", "long_prompt", "long_response", "short_prompt_long_response"],
+)
+def test_truncation_rules_against_closed_cases(prompt, responses, expected_official, expected_prompt_first):
+    for rule, expected in (("official", expected_official), ("prompt_first", expected_prompt_first)):
+        p, cut = truncate(prompt, responses, EncodingConfig(max_length=20, max_prompt_length=6, truncation=rule))
+        assert (len(p), [len(c) for c in cut]) == expected, rule
+        assert p == prompt[-len(p) :] and all(c == r[: len(c)] for c, r in zip(cut, responses))
+    assert truncate_official(prompt, responses, 20, 6)[0] == prompt[-expected_official[0] :]
+
+
+def test_truncation_counts_say_how_many_pairs_each_rule_changes(zephyr_tok):
+    def row(prompt, answer):
+        return {"real": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
+                "generated": [{"role": "user", "content": prompt}, {"role": "assistant", "content": "calm"}]}  # fmt: skip
+
+    long_prompt = "describe the garden " * 12
+    rows = [row("a boat", "on the lake"), row(long_prompt, "calm"), row("a boat", "repair the old bridge " * 20)]
+    spin = EncodingConfig(max_length=64, max_prompt_length=32, system_turn="empty", truncation="official")
+    counts = truncation_counts(zephyr_tok, rows, spin, "pairs")
+    # ours cuts every prompt over 32 tokens; the official rule only where the pair does not fit
+    prompt_lengths = [len(encode_prompt(zephyr_tok, r["real"][0]["content"], "empty")) for r in rows]
+    assert prompt_lengths[0] < 32 < prompt_lengths[1]
+    assert counts["official"] >= 1 and counts["prompt_first"] >= counts["official"]
