@@ -263,6 +263,15 @@ class _SpinSettings(_Lengths):
     save_total_limit: Positive | None = 1  # checkpoints kept while training (None: all)
     keep_checkpoints: bool = False  # keep them after the final model is saved
     ref_batch_size: Positive = 64
+    # precomputed: the reference pass scores every pair once, in the precision training computes in
+    # (train/precision.py), and training holds one model. live: as the official trainer, a frozen copy
+    # of the previous iterate scores each batch inside the training step, through the same engine and
+    # batch layout, so every margin is exactly 0 at step 0 (two models in memory; not under DeepSpeed).
+    reference: Literal["precomputed", "live"] = Field(
+        "precomputed",
+        description="precomputed: scored once by the reference pass; live: a frozen copy scores each batch in the"
+        " training step, as the official trainer (not under DeepSpeed)",
+    )
     dataloader_num_workers: NonNegative = 0
     gpus: NonNegative = 1
     accelerate_config: PathOrHubId | None = None
@@ -308,8 +317,12 @@ def view_of(section: type[BaseModel], name: str, keys: tuple[str, ...], base: ty
 # the held-out samples and proxies), and what the reference pass reads besides.
 ENCODING_KEYS = ("max_length", "max_prompt_length", "truncation", "system_turn", "long_prompts", "invalid_rows")
 EncodingConfig = view_of(_SpinSettings, "EncodingConfig", ENCODING_KEYS, base=_Lengths)
+# The reference pass also scores in the precision training computes in (train/precision.py).
 ReferenceConfig = view_of(
-    _SpinSettings, "ReferenceConfig", (*ENCODING_KEYS, "packing", "ref_batch_size"), base=_Lengths
+    _SpinSettings,
+    "ReferenceConfig",
+    (*ENCODING_KEYS, "packing", "ref_batch_size", "bf16", "gpus", "accelerate_config"),
+    base=_Lengths,
 )
 
 

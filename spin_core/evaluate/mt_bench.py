@@ -131,6 +131,8 @@ class JudgeCache:
         self.db.commit()
 
 
+UNRATED = -1.0  # FastChat's score for a judgment without a parsable [[rating]]
+
 # The openai client's retry backoff (openai/_constants.py: INITIAL_RETRY_DELAY, MAX_RETRY_DELAY; up to
 # 25% jitter taken off): before retry n it sleeps min(0.5 * 2**n, 8) seconds at most.
 RETRY_DELAY_S, MAX_RETRY_DELAY_S = 0.5, 8.0
@@ -148,7 +150,8 @@ class OpenAIJudge:
 
     The API key is read from the environment variable named in the config and never logged. The
     openai client retries 5xx answers and timeouts with exponential backoff; answers without a
-    rating are asked again (uncached) up to `garbage_retries` times, then raise JudgeError.
+    rating are asked again (uncached) up to `garbage_retries` times, then recorded as -1 and left out
+    of the mean, as FastChat does (counted in the scores' harness column).
     """
 
     def __init__(self, cfg: MTBenchConfig, prompts: dict[str, dict], cache_path: str | Path):
@@ -225,10 +228,14 @@ class OpenAIJudge:
             if rating is not None:
                 self.cache.put(key, text)
                 return rating, user, text
-        raise JudgeError(
-            f"judge {self.model}: no [[rating]] in its answer for question {question['question_id']} "
-            f"turn {turn} after {self.garbage_retries + 1} tries: {text[:200]!r}"
-        )
+        # FastChat's gen_judgment.py records -1 for a judgment without a rating; show_result leaves it
+        # out of the mean. judgment_scores counts them in the harness column.
+        log.warning(
+            "judge %s: no [[rating]] in its answer for question %s turn %s after %d tries (recorded as -1, left"
+            " out of the mean as FastChat does): %r",
+            self.model, question["question_id"], turn, self.garbage_retries + 1, text[:200],
+        )  # fmt: skip
+        return UNRATED, user, text
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, REDACTED)
@@ -297,6 +304,9 @@ def judgment_scores(judgments: list[dict], model: str) -> pd.DataFrame:
     df = pd.DataFrame(judgments)
     judges = sorted({str(j[0]) if isinstance(j, list | tuple) else str(j) for j in df.get("judge", [])})
     harness = f"FastChat llm_judge single-v1, judge {', '.join(judges) or '?'}"
+    unrated = int((df["score"] < 0).sum())
+    if unrated:  # FastChat's show_result drops them from the mean: say how many
+        harness += f", {unrated} of {len(df)} judgments unrated (-1, left out)"
     df = df[df["score"] >= 0]
     rows = []
     for task, part in [("turn1", df[df["turn"] == 1]), ("turn2", df[df["turn"] == 2]), ("overall", df)]:

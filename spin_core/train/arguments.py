@@ -34,6 +34,12 @@ def _argument_names() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(TrainingArguments))
 
 
+def bf16_training(section) -> bool:
+    from .precision import bf16_training
+
+    return bf16_training(section)
+
+
 def training_arguments(section, checkpoint_dir: str | Path, **overrides):
     """TrainingArguments from `section` (a config section) plus `overrides`, checkpoints in
     checkpoint_dir. `seed` also seeds the data order; bf16 needs a GPU (on a CPU it would be
@@ -50,7 +56,7 @@ def training_arguments(section, checkpoint_dir: str | Path, **overrides):
     values["warmup_steps"] = float(values.get("warmup_steps", 0.0))
     if "seed" in values:
         values.setdefault("data_seed", values["seed"])
-    values["bf16"] = bool(values.get("bf16")) and torch.cuda.is_available()
+    values["bf16"] = bf16_training(section) if "bf16" in values else False
     return TrainingArguments(
         output_dir=str(checkpoint_dir), use_cpu=not torch.cuda.is_available(), **{**FIXED, **values}
     )

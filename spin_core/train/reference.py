@@ -15,6 +15,7 @@ from ..modeling import load_model
 from .encoding import bound_prompts, encode_pair, encode_prompt, pair_problem, screen_rows, truncation_counts
 from .logprobs import response_logps
 from .packing import check_packing_supported, pair_logps
+from .precision import forward_context, reference_precision, weights_dtype
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     rows = []
     for path in pairs:
         rows.extend(load_pairs(path))
-    ref_model, tokenizer = load_model(model, dtype="float32")
+    precision = reference_precision(spin)
+    ref_model, tokenizer = load_model(model, dtype=weights_dtype(precision))
     where = ", ".join(str(p) for p in pairs)
     rows = screen_rows(rows, lambda r: pair_problem(tokenizer, r), spin.invalid_rows, where)
     rows = apply_long_prompt_policy(rows, tokenizer, spin, where)
@@ -47,18 +49,23 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
         counts["official" if spin.truncation == "prompt_first" else "prompt_first"], spin.system_turn,
     )  # fmt: skip
     encoded = [encode_pair(tokenizer, row, spin, where=f"pairs row {i}") for i, row in enumerate(rows, start=1)]
-    if spin.packing:
-        check_packing_supported(ref_model)
-        real, generated = pair_logps(ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
-    else:
-        prompts = [p for p, _, _ in encoded] * 2
-        responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
-        logps = response_logps(ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
-        real, generated = logps[: len(encoded)], logps[len(encoded) :]
+    log.info("reference: scoring in %s, as training computes", precision)
+    with forward_context(precision):
+        if spin.packing:
+            check_packing_supported(ref_model)
+            real, generated = pair_logps(ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
+        else:
+            prompts = [p for p, _, _ in encoded] * 2
+            responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
+            logps = response_logps(
+                ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference"
+            )
+            real, generated = logps[: len(encoded)], logps[len(encoded) :]
     df = pd.DataFrame.from_records(rows)
     df["ref_logp_real"] = real
     df["ref_logp_generated"] = generated
     df["reference_model"] = str(model)
+    df["reference_precision"] = precision
     write_table(out, df)
     summary = {
         "n_pairs": len(df),

@@ -14,7 +14,7 @@ from transformers import Trainer
 
 from ..config import SpinConfig
 from ..data import first_exchange, load_pairs
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import disk_full_named, plain_modes, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
@@ -23,6 +23,7 @@ from .encoding import bound_prompts, encode_pair, encode_prompt
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
+from .precision import deepspeed_training
 from .resume import remove_checkpoints, train_resumable
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,13 @@ def spin_collator(pad_id: int, packing: bool = True):
 class SPINTrainer(Trainer):
     """Trainer whose loss is SPIN's, with metrics named as in the official code."""
 
-    def __init__(self, *args, beta: float, loss_type: str, **kwargs):
+    def __init__(self, *args, beta: float, loss_type: str, ref_model=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.beta = beta
         self.loss_type = loss_type
+        # spin.reference: live: a frozen copy of the previous iterate, prepared as the official trainer
+        # does (evaluation mode: the same device placement and mixed-precision forward as the policy).
+        self.ref_model = None if ref_model is None else self.accelerator.prepare_model(ref_model, evaluation_mode=True)
         self.suppress_ids = suppressed_token_ids(self.model)
         self._metrics = defaultdict(list)
         # Our loss is already a per-pair mean: do not let Trainer rescale it by token counts.
@@ -97,6 +101,9 @@ class SPINTrainer(Trainer):
         # The collator's layout decides: only packed batches say where each target is read.
         batch_logps = packed_logps if "target_pos" in inputs else model_logps
         logps = batch_logps(model, inputs, self.suppress_ids)
+        if self.ref_model is not None:  # the same batch, layout and precision as the policy's forward
+            with torch.no_grad():
+                ref = batch_logps(self.ref_model, inputs, self.suppress_ids).detach()
         losses, real_rewards, gen_rewards = spin_loss(logps[:n], logps[n:], ref[:n], ref[n:], self.beta, self.loss_type)
         loss = losses.mean()
         check_finite(loss, self.state.global_step)
@@ -147,6 +154,20 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
+def live_reference(spin: SpinConfig, init: Path):
+    """spin.reference: live: a frozen copy of the model training starts from (None: precomputed)."""
+    if spin.reference != "live":
+        return None
+    if deepspeed_training(spin):
+        raise ConfigError(
+            "spin.reference: 'live' is not offered under DeepSpeed (a second ZeRO-3 engine); use 'precomputed'"
+        )
+    ref_model, _ = load_model(init, dtype="float32", place=False)
+    ref_model.eval().requires_grad_(False)
+    log.info("train: live reference (a frozen copy of %s scores each batch)", init)
+    return ref_model
+
+
 def train_spin(
     spin: SpinConfig,
     pairs: Path,
@@ -185,6 +206,7 @@ def train_spin(
         callbacks=training_callbacks("train"),
         beta=spin.beta,
         loss_type=spin.loss,
+        ref_model=live_reference(spin, init),
     )
     result = train_resumable(trainer, checkpoints)
     history = [h for h in trainer.state.log_history if "loss" in h]

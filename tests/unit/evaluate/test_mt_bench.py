@@ -180,13 +180,22 @@ def test_openai_judge_gives_up_on_a_silent_server_within_its_stated_bound(tmp_pa
     assert 0.9 <= elapsed <= judge_wait_bound(cfg) + 1.0, elapsed
 
 
-def test_openai_judge_garbage_is_a_clear_error(tmp_path, questions, monkeypatch):
+def test_openai_judge_unrated_answer_is_minus_one_and_left_out_of_the_mean(tmp_path, questions, monkeypatch, caplog):
+    """As FastChat: a judgment without [[rating]] after the retries scores -1, is left out of the mean,
+    and is counted where the scores are reported."""
     monkeypatch.setenv("SPIN_TEST_KEY", SECRET)
-    with FakeOpenAI(default_text="I refuse to grade this.") as server:
+    script = [("ok", "I refuse to grade this.")] * 2  # the first turn's two tries; then "Rating: [[7]]"
+    with FakeOpenAI(script) as server:
         judge = OpenAIJudge(judge_cfg(server), {p["name"]: p for p in TINY_JUDGE_PROMPTS}, tmp_path / "c.sqlite")
-        with pytest.raises(JudgeError, match=r"no \[\[rating\]\] .* after 2 tries: 'I refuse"):
-            judge.judge(questions[0], answer(questions[0]["question_id"]), 1)
-        assert len(server.requests) == 2
+        answers = {q["question_id"]: answer(q["question_id"]) for q in questions}
+        with caplog.at_level("WARNING"):
+            out = judge_answers(questions, answers, judge, "m")
+        assert len(server.requests) == 2 + len(out) - 1
+    assert [j["score"] for j in out] == [-1.0] + [7.0] * (len(out) - 1)
+    assert "recorded as -1, left out of the mean" in caplog.text
+    scores = judgment_scores(out, "m").set_index("task")
+    assert scores.loc["overall", "value"] == 7.0 and scores.loc["turn1", "value"] == 7.0
+    assert f"1 of {len(out)} judgments unrated" in scores.loc["overall", "harness"]
 
 
 def test_openai_judge_without_key_is_a_clear_error(tmp_path, monkeypatch):

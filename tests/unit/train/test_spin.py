@@ -271,3 +271,29 @@ def test_corrupt_checkpoint_never_yields_a_half_loaded_model(uninterrupted, name
     assert steps[0] == steps[1]  # every step once: none lost, none trained twice
     wa, wb = load_file(root / "full" / "model.safetensors"), load_file(root / tag / "model.safetensors")
     assert max((wa[k] - wb[k]).abs().max().item() for k in wa) < 1e-6
+
+
+def test_step0_margin_is_zero_with_the_live_reference_as_in_the_official_trainer(
+    tmp_path, model_dir, tiny_model, tokenizer, monkeypatch
+):
+    """bf16 training (bf16 autocast, forced here on the CPU as a GPU runs it): with spin.reference: live
+    a frozen copy scores each batch in the policy's own forward layout and precision, so the first
+    step's margins are exactly 0, as in the official trainer. A reference scored once beforehand, in
+    fp32 or even under the same autocast, leaves beta x the bf16 error of another batch layout."""
+    from spin_core.config import ReferenceConfig
+    from spin_core.train import precision, reference
+
+    monkeypatch.setattr(precision, "bf16_training", lambda spin: bool(spin.bf16))
+    raw = tmp_path / "raw.parquet"
+    pairs_frame(tiny_model, tokenizer).drop(columns=["ref_logp_real", "ref_logp_generated"]).to_parquet(raw)
+    margins = {}
+    for ref in ("live", "precomputed"):
+        spin = cfg(bf16=True, beta=5.0, learning_rate=1e-9, num_train_epochs=1, logging_steps=1, reference=ref)
+        pairs = tmp_path / f"pairs_{ref}.parquet"
+        reference.reference_pass(spin.view(ReferenceConfig), [raw], model_dir, pairs)
+        assert set(pd.read_parquet(pairs)["reference_precision"]) == {precision.AUTOCAST_BF16}
+        train_spin(spin, pairs, model_dir, tmp_path / ref, tmp_path / f"ck_{ref}", tmp_path / f"{ref}.json")
+        history = [h for h in json.loads((tmp_path / f"{ref}.json").read_text())["log_history"] if "loss" in h]
+        margins[ref] = max(abs(history[0][k]) for k in ("rewards/margins", "rewards/real", "rewards/generated"))
+    assert margins["live"] == 0.0, margins
+    assert margins["precomputed"] > 1e-4, margins  # the error the live reference removes
