@@ -241,6 +241,14 @@ class _SpinSettings(_Lengths):
         description="prompt_first: prompt to its last max_prompt_length tokens, then responses to fit; official:"
         " uclaml/SPIN's collator (cut only when prompt + longer response exceed max_length)",
     )
+    # Which response tokens are scored. content_eos: the response text and one EOS. official (uclaml/SPIN's
+    # data.py + collator): the chat template's assistant text without its header (content, the template's
+    # EOS and separator) plus an appended EOS, every other EOS of prompt and response hidden from attention.
+    response_tokens: Literal["content_eos", "official"] = Field(
+        "content_eos",
+        description="content_eos: the text and one EOS; official: the template's assistant text plus an appended"
+        " EOS, inner EOS tokens hidden from attention (uclaml/SPIN)",
+    )
     # The turns before the user's. none: the user turn alone (a template may add its own default system
     # prompt, as SmolLM2's does); empty: an empty system turn first, as the official code and the
     # alignment-handbook's SFT (zephyr: "<|system|>\n</s>\n<|user|>\n...").
@@ -315,7 +323,9 @@ def view_of(section: type[BaseModel], name: str, keys: tuple[str, ...], base: ty
 
 # The prompt rule and lengths every stage that tokenizes a prompt applies (generate, reference, train, SFT,
 # the held-out samples and proxies), and what the reference pass reads besides.
-ENCODING_KEYS = ("max_length", "max_prompt_length", "truncation", "system_turn", "long_prompts", "invalid_rows")
+ENCODING_KEYS = (
+    "max_length", "max_prompt_length", "truncation", "system_turn", "response_tokens", "long_prompts", "invalid_rows",
+)  # fmt: skip
 EncodingConfig = view_of(_SpinSettings, "EncodingConfig", ENCODING_KEYS, base=_Lengths)
 # The reference pass also scores in the precision training computes in (train/precision.py).
 ReferenceConfig = view_of(

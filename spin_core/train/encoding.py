@@ -31,10 +31,33 @@ def encode_prompt(tokenizer, prompt: str, system_turn: str = "none") -> list[int
     return encode_chat(tokenizer, [*SYSTEM_TURNS[system_turn], {"role": "user", "content": prompt}])
 
 
-def encode_response(tokenizer, text: str) -> list[int]:
-    """Response tokens followed by EOS, so the model is scored on ending the response too."""
+def encode_response(tokenizer, text: str, form: str = "content_eos") -> list[int]:
+    """Response tokens followed by EOS, so the model is scored on ending the response too.
+
+    form (spin.response_tokens): content_eos, the text itself; official, as uclaml/SPIN's data.py, the
+    chat template's rendering of the assistant turn with the assistant header stripped (for zephyr:
+    content, `</s>`, newline), then the appended EOS."""
+    if form == "official":
+        rendered = tokenizer.apply_chat_template([{"role": "assistant", "content": text}], tokenize=False)
+        header = assistant_header(tokenizer)
+        text = rendered[len(header) :] if rendered.startswith(header) else rendered
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids) + [tokenizer.eos_token_id]
+
+
+def assistant_header(tokenizer) -> str:
+    """What the chat template adds for add_generation_prompt (zephyr: "<|assistant|>\n"): the prefix the
+    official code strips from a rendered assistant turn."""
+    turn = [{"role": "user", "content": "x"}]
+    without = tokenizer.apply_chat_template(turn, tokenize=False)
+    with_header = tokenizer.apply_chat_template(turn, tokenize=False, add_generation_prompt=True)
+    return with_header[len(without) :] if with_header.startswith(without) else ""
+
+
+def hidden_eos(tokenizer, spin) -> int | None:
+    """The token id hidden from attention inside prompts and responses (spin.response_tokens: official,
+    as uclaml/SPIN's collator: every EOS but the appended one), or None."""
+    return tokenizer.eos_token_id if spin.response_tokens == "official" else None
 
 
 def bound_prompts(
@@ -104,7 +127,9 @@ def encode_pair(tokenizer, row: dict, spin, where: str = "pair"):
     user, real = first_exchange(row["real"], f"{where}: field 'real'")
     _, generated = first_exchange(row["generated"], f"{where}: field 'generated'")
     prompt = encode_prompt(tokenizer, user, spin.system_turn)
-    p, (r, g) = truncate(prompt, [encode_response(tokenizer, real), encode_response(tokenizer, generated)], spin)
+    form = spin.response_tokens
+    responses = [encode_response(tokenizer, real, form), encode_response(tokenizer, generated, form)]
+    p, (r, g) = truncate(prompt, responses, spin)
     return p, r, g
 
 
@@ -115,7 +140,7 @@ def truncation_counts(tokenizer, rows: list[dict], spin, where: str) -> dict[str
         user, real = first_exchange(row["real"], f"{where}: row {i}")
         _, generated = first_exchange(row["generated"], f"{where}: row {i}")
         prompt = encode_prompt(tokenizer, user, spin.system_turn)
-        responses = [encode_response(tokenizer, real), encode_response(tokenizer, generated)]
+        responses = [encode_response(tokenizer, t, spin.response_tokens) for t in (real, generated)]
         for rule in counts:
             p, cut = truncate(prompt, responses, spin.model_copy(update={"truncation": rule}))
             counts[rule] += int(len(p) < len(prompt) or any(len(c) < len(r) for c, r in zip(cut, responses)))

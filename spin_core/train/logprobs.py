@@ -47,11 +47,14 @@ def collate_sequences(
     responses: Sequence[Sequence[int]],
     pad_id: int,
     padding_side: str = "right",
+    hide_id: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Pad prompt+response sequences into input_ids, attention_mask, position_ids and labels.
 
     Labels are the input ids on response positions and IGNORE_INDEX elsewhere. Position ids count
-    real tokens only, so left- and right-padded batches give the same log-probs.
+    real tokens only, so left- and right-padded batches give the same log-probs. With hide_id, every
+    occurrence of that token but each sequence's last is hidden from attention (attention_mask 0), as
+    uclaml/SPIN's collator hides inner EOS tokens; positions still count it.
     """
     seqs = [list(p) + list(r) for p, r in zip(prompts, responses)]
     width = max(len(s) for s in seqs)
@@ -64,6 +67,11 @@ def collate_sequences(
         attention[i, off : off + len(s)] = 1
         labels[i, off + len(p) : off + len(s)] = torch.as_tensor(s[len(p) :], dtype=torch.long)
     position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+    if hide_id is not None:
+        last = torch.zeros_like(attention, dtype=torch.bool)
+        for i, s in enumerate(seqs):
+            last[i, (0 if padding_side == "right" else width - len(s)) + len(s) - 1] = True
+        attention = attention.masked_fill((input_ids == hide_id) & attention.bool() & ~last, 0)
     return {"input_ids": input_ids, "attention_mask": attention, "position_ids": position_ids, "labels": labels}
 
 
@@ -114,14 +122,16 @@ def response_logps(
     pad_id: int,
     batch_size: int = 64,
     desc: str = "scoring",
+    hide_id: int | None = None,
 ) -> list[float]:
-    """Summed response log-probs under `model` for many pairs, in length-sorted batches."""
+    """Summed response log-probs under `model` for many pairs, in length-sorted batches (hide_id:
+    collate_sequences')."""
     model.eval()
     device = next(model.parameters()).device
     suppress = suppressed_token_ids(model)
     out = [0.0] * len(prompts)
     for idx in in_sorted_batches([len(p) + len(r) for p, r in zip(prompts, responses)], batch_size, desc):
-        batch = collate_sequences([prompts[i] for i in idx], [responses[i] for i in idx], pad_id)
+        batch = collate_sequences([prompts[i] for i in idx], [responses[i] for i in idx], pad_id, hide_id=hide_id)
         batch = {k: v.to(device) for k, v in batch.items()}
         for i, v in zip(idx, model_logps(model, batch, suppress).tolist()):
             out[i] = v

@@ -64,16 +64,22 @@ def choose_rows(lengths: Sequence[int]) -> tuple[int, list[list[int]]]:
     return best
 
 
-def segment_mask(segment: torch.Tensor, is_real: torch.Tensor, is_generated: torch.Tensor) -> torch.Tensor:
+def segment_mask(
+    segment: torch.Tensor, is_real: torch.Tensor, is_generated: torch.Tensor, hidden: torch.Tensor | None = None
+) -> torch.Tensor:
     """(rows, W, W) bool attention mask [query, key] of packed rows: causal within a segment (-1 marks
-    padding), and a generated response never sees the real response it shares a segment with."""
+    padding), and a generated response never sees the real response it shares a segment with. `hidden`
+    positions are keys no query sees (spin.response_tokens: official hides inner EOS tokens)."""
     width = segment.shape[1]
     q = torch.arange(width)
     causal = q[None, :] <= q[:, None]  # [query, key]
     same_segment = (segment[:, :, None] == segment[:, None, :]) & (segment[:, :, None] >= 0)
     generated_sees_real = is_generated[:, :, None] & is_real[:, None, :]
-    # Padding attends to itself only: a query row with nothing to attend to would give NaN.
-    return (same_segment & causal & ~generated_sees_real) | torch.eye(width, dtype=torch.bool)
+    allowed = same_segment & causal & ~generated_sees_real
+    if hidden is not None:
+        allowed &= ~hidden[:, None, :]
+    # A query row with nothing to attend to (padding) attends to itself only: else it would give NaN.
+    return allowed | (torch.eye(width, dtype=torch.bool) & ~allowed.any(-1, keepdim=True))
 
 
 def pack_pairs(
@@ -81,13 +87,15 @@ def pack_pairs(
     reals: Sequence[Sequence[int]],
     generateds: Sequence[Sequence[int]],
     pad_id: int,
+    hide_id: int | None = None,
 ) -> dict:
     """B pairs -> packed rows plus where each response token's log-prob is read.
 
     Returns input_ids, position_ids (rows, W), attention_mask (rows, 1, W, W) bool (True = may
     attend), and for every response token: target_pos (flat index into rows*W of the position whose
     output predicts it), target_ids (the token) and target_seq (0..B-1 real of pair i, B..2B-1
-    generated of pair i: the layout the SPIN loss reads). n_pairs = B.
+    generated of pair i: the layout the SPIN loss reads). n_pairs = B. With hide_id, every occurrence
+    of that token is hidden from attention except each response's last token (the appended EOS).
     """
     # long: one pass over the segments fills every tensor of the layout; split up, the index
     # arithmetic of a segment (where each response starts, which position predicts its tokens)
@@ -106,6 +114,7 @@ def pack_pairs(
     segment = torch.full((len(rows), width), -1, dtype=torch.long)  # -1: padding
     is_real = torch.zeros((len(rows), width), dtype=torch.bool)
     is_generated = torch.zeros((len(rows), width), dtype=torch.bool)
+    response_end = torch.zeros((len(rows), width), dtype=torch.bool)  # each response's last token
     target_pos: list[int] = []
     target_ids: list[int] = []
     target_seq: list[int] = []
@@ -121,6 +130,7 @@ def pack_pairs(
             segment[r, start:end] = i
             is_real[r, real_at:gen_at] = True
             is_generated[r, gen_at:end] = True
+            response_end[r, [x - 1 for x, length in ((gen_at, lr), (end, lg)) if length]] = True
             base = r * width
             # Real token k is predicted by the position before it (the prompt's last for k = 0).
             target_pos += [base + real_at - 1 + k for k in range(lr)]
@@ -132,10 +142,11 @@ def pack_pairs(
             target_ids += list(g)
             target_seq += [n + i] * lg
             offset = end
+    hidden = None if hide_id is None else (input_ids == hide_id) & (segment >= 0) & ~response_end
     return {
         "input_ids": input_ids,
         "position_ids": position_ids,
-        "attention_mask": segment_mask(segment, is_real, is_generated)[:, None],
+        "attention_mask": segment_mask(segment, is_real, is_generated, hidden)[:, None],
         "target_pos": torch.tensor(target_pos, dtype=torch.long),
         "target_ids": torch.tensor(target_ids, dtype=torch.long),
         "target_seq": torch.tensor(target_seq, dtype=torch.long),
@@ -239,14 +250,16 @@ def pair_logps(
     pad_id: int,
     batch_size: int = 64,
     desc: str = "scoring pairs",
+    hide_id: int | None = None,
 ) -> tuple[list[float], list[float]]:
-    """(real, generated) summed log-probs of many encoded pairs, packed, in length-sorted batches."""
+    """(real, generated) summed log-probs of many encoded pairs, packed, in length-sorted batches
+    (hide_id: pack_pairs')."""
     model.eval()
     device = next(model.parameters()).device
     suppress = suppressed_token_ids(model)
     real, generated = [0.0] * len(encoded), [0.0] * len(encoded)
     for idx in in_sorted_batches([sum(map(len, e)) for e in encoded], batch_size, desc):
-        batch = pack_pairs(*zip(*(encoded[i] for i in idx)), pad_id=pad_id)
+        batch = pack_pairs(*zip(*(encoded[i] for i in idx)), pad_id=pad_id, hide_id=hide_id)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         logps = packed_logps(model, batch, suppress).tolist()
         for j, i in enumerate(idx):

@@ -12,7 +12,15 @@ from ..config import ReferenceConfig
 from ..data import first_exchange, load_pairs
 from ..io import write_table
 from ..modeling import load_model
-from .encoding import bound_prompts, encode_pair, encode_prompt, pair_problem, screen_rows, truncation_counts
+from .encoding import (
+    bound_prompts,
+    encode_pair,
+    encode_prompt,
+    hidden_eos,
+    pair_problem,
+    screen_rows,
+    truncation_counts,
+)
 from .logprobs import response_logps
 from .packing import check_packing_supported, pair_logps
 from .precision import forward_context, reference_precision, weights_dtype
@@ -45,21 +53,25 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     counts = truncation_counts(tokenizer, rows, spin, where)
     log.info(
         "reference: spin.truncation=%s cuts %d of %d pairs to max_length=%d (the other rule would cut %d);"
-        " spin.system_turn=%s", spin.truncation, counts[spin.truncation], len(rows), spin.max_length,
+        " spin.system_turn=%s, spin.response_tokens=%s", spin.truncation, counts[spin.truncation], len(rows), spin.max_length,
         counts["official" if spin.truncation == "prompt_first" else "prompt_first"], spin.system_turn,
+        spin.response_tokens,
     )  # fmt: skip
     encoded = [encode_pair(tokenizer, row, spin, where=f"pairs row {i}") for i, row in enumerate(rows, start=1)]
     log.info("reference: scoring in %s, as training computes", precision)
     with forward_context(precision):
         if spin.packing:
             check_packing_supported(ref_model)
-            real, generated = pair_logps(ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference")
+            real, generated = pair_logps(
+                ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference", hidden_eos(tokenizer, spin)
+            )
         else:
             prompts = [p for p, _, _ in encoded] * 2
             responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
             logps = response_logps(
-                ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference"
-            )
+                ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference",
+                hidden_eos(tokenizer, spin),
+            )  # fmt: skip
             real, generated = logps[: len(encoded)], logps[len(encoded) :]
     df = pd.DataFrame.from_records(rows)
     df["ref_logp_real"] = real

@@ -19,7 +19,7 @@ from ..io import disk_full_named, plain_modes, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
-from .encoding import bound_prompts, encode_pair, encode_prompt
+from .encoding import bound_prompts, encode_pair, encode_prompt, hidden_eos
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
@@ -53,11 +53,12 @@ def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, wher
     return out
 
 
-def spin_collator(pad_id: int, packing: bool = True):
+def spin_collator(pad_id: int, packing: bool = True, hide_id: int | None = None):
     """B pairs -> one batch whose log-probs come out as 2B values: 0..B-1 real, B..2B-1 generated.
 
     packing: one prefix-shared segment per pair, packed into rows (train/packing.py);
-    otherwise 2B right-padded sequences, rows 0..B-1 real, B..2B-1 generated.
+    otherwise 2B right-padded sequences, rows 0..B-1 real, B..2B-1 generated. hide_id: the token
+    hidden from attention but at each response's end (encoding.hidden_eos).
     """
 
     def collate(examples):
@@ -67,11 +68,12 @@ def spin_collator(pad_id: int, packing: bool = True):
                 [e["real_ids"] for e in examples],
                 [e["generated_ids"] for e in examples],
                 pad_id,
+                hide_id,
             )
         else:
             prompts = [e["prompt_ids"] for e in examples] * 2
             responses = [e["real_ids"] for e in examples] + [e["generated_ids"] for e in examples]
-            batch = collate_sequences(prompts, responses, pad_id)
+            batch = collate_sequences(prompts, responses, pad_id, hide_id=hide_id)
         batch["ref_logps"] = torch.tensor(
             [e["ref_logps"][0] for e in examples] + [e["ref_logps"][1] for e in examples], dtype=torch.float32
         )
@@ -202,7 +204,7 @@ def train_spin(
         model=model,
         args=args,
         train_dataset=examples,
-        data_collator=spin_collator(tokenizer.pad_token_id, spin.packing),
+        data_collator=spin_collator(tokenizer.pad_token_id, spin.packing, hidden_eos(tokenizer, spin)),
         callbacks=training_callbacks("train"),
         beta=spin.beta,
         loss_type=spin.loss,

@@ -87,3 +87,58 @@ def test_truncation_counts_say_how_many_pairs_each_rule_changes(zephyr_tok):
     prompt_lengths = [len(encode_prompt(zephyr_tok, r["real"][0]["content"], "empty")) for r in rows]
     assert prompt_lengths[0] < 32 < prompt_lengths[1]
     assert counts["official"] >= 1 and counts["prompt_first"] >= counts["official"]
+
+
+def test_official_response_tokens_and_hidden_eos_match_the_official_collator(zephyr_tok, tmp_path):
+    """spin.response_tokens: official scores the template's assistant text (content, `</s>`, newline)
+    plus the appended EOS, and hides every other EOS from attention; the packed and the padded layout
+    both give the log-probs of the official collator's inputs (attention_mask 0 at inner EOS tokens)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from spin_core.train.encoding import encode_response, hidden_eos
+    from spin_core.train.logprobs import response_logps
+    from spin_core.train.packing import pair_logps
+
+    eos = zephyr_tok.eos_token_id
+    official = encode_response(zephyr_tok, "on the lake", "official")
+    assert zephyr_tok.decode(official) == "on the lake</s>\n</s>"
+    assert zephyr_tok.decode(encode_response(zephyr_tok, "on the lake")) == "on the lake</s>"
+    spin = EncodingConfig(max_length=96, max_prompt_length=48, system_turn="empty", response_tokens="official")
+    assert hidden_eos(zephyr_tok, spin) == eos and hidden_eos(zephyr_tok, EncodingConfig()) is None
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(zephyr_tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                                         max_position_embeddings=128, attn_implementation="sdpa")).eval()  # fmt: skip
+    rows = [(p, r, g) for p, r, g in [("a boat", "on the lake", "calm"), ("repair the old bridge", "a red kite", "")]]
+    encoded = [
+        encode_pair(
+            zephyr_tok,
+            {
+                "real": [{"role": "user", "content": p}, {"role": "assistant", "content": r}],
+                "generated": [{"role": "user", "content": p}, {"role": "assistant", "content": g}],
+            },
+            spin,
+        )  # fmt: skip
+        for p, r, g in rows
+    ]
+    assert all(eos in p[:-1] for p, _, _ in encoded)  # the system and user turns' </s> are inside the prompt
+
+    def official_logp(prompt, response):  # the official collator's inputs, HF's default positions
+        ids = torch.tensor([prompt + response])
+        mask = torch.tensor([[0 if t == eos and i < len(prompt) + len(response) - 1 else 1
+                              for i, t in enumerate(prompt + response)]])  # fmt: skip
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)[0]
+        return sum(logits[len(prompt) - 1 + k, t].item() for k, t in enumerate(response))
+
+    expected = [official_logp(p, r) for p, r, _ in encoded] + [official_logp(p, g) for p, _, g in encoded]
+    packed = pair_logps(model, encoded, zephyr_tok.pad_token_id, hide_id=eos)
+    padded = response_logps(model, [p for p, _, _ in encoded] * 2, [r for _, r, _ in encoded] + [g for _, _, g in encoded],
+                            zephyr_tok.pad_token_id, hide_id=eos)  # fmt: skip
+    assert packed[0] + packed[1] == pytest.approx(expected, abs=1e-4)
+    assert padded == pytest.approx(expected, abs=1e-4)
+    # Hiding changes the numbers: the test would pass on nothing otherwise.
+    visible = pair_logps(model, encoded, zephyr_tok.pad_token_id)
+    assert max(abs(a - b) for a, b in zip(visible[0] + visible[1], expected)) > 1e-3
