@@ -561,6 +561,13 @@ class MTBenchConfig(_Section):
     max_new_tokens: Positive = 1024
     default_temperature: NonNegativeFloat = 0.7
     batch_size: Positive = 16
+    # How an answer's prompt is built. FastChat's gen_model_answer uses the model's conversation template
+    # and tokenizes with special tokens: for zephyr, "<s><|system|>\n</s>\n<|user|>\n...</s>\n<|assistant|>\n",
+    # which is zephyr's chat template after an empty system turn, with BOS.
+    system_turn: Literal["none", "empty"] = Field(
+        "none", description="none: the conversation alone; empty: an empty system turn first (FastChat's zephyr)"
+    )
+    bos: bool = Field(False, description="prepend BOS to every answer's prompt, as FastChat's tokenizer call does")
     questions: RemoteFile = Field(default_factory=RemoteFile)
     judge_prompts: RemoteFile = Field(default_factory=RemoteFile)
     reference_answers: RemoteFile = Field(default_factory=RemoteFile)
@@ -638,6 +645,8 @@ class Config(_Section):
             _fail("sft.mode", "the tiny world trains its own SFT model ('train')")
         if self.tiny and any(self.spin.for_iteration(t).system_turn != "none" for t in self.iterations):
             _fail("spin.system_turn", "the tiny world's chat template has no system turn: 'none'")
+        if self.tiny and self.evaluation.mt_bench.system_turn != "none":
+            _fail("evaluation.mt_bench.system_turn", "the tiny world's chat template has no system turn: 'none'")
         if self.released.models:
             wanted, given = set(main_models(list(self.iterations))), set(self.released.models)
             if wanted != given:

@@ -14,10 +14,19 @@ from ..config import MTBenchConfig
 from ..generate.backends import generate_batch
 from ..io import write_jsonl
 from ..modeling import load_model
-from ..train.encoding import encode_chat
+from ..train.encoding import SYSTEM_TURNS, encode_chat
 from .mt_bench import TEMPERATURE_BY_CATEGORY, load_questions
 
 log = logging.getLogger(__name__)
+
+
+def answer_prompt_ids(tok, conversation: list[dict], system_turn: str = "none", bos: bool = False) -> list[int]:
+    """An answer's prompt: the conversation so far through the chat template, after the system turn
+    evaluation.mt_bench.system_turn names, with BOS first when evaluation.mt_bench.bos (FastChat's form)."""
+    ids = encode_chat(tok, [*SYSTEM_TURNS[system_turn], *conversation])
+    if bos and tok.bos_token_id is not None and ids[:1] != [tok.bos_token_id]:
+        ids = [tok.bos_token_id, *ids]
+    return ids
 
 
 @torch.no_grad()
@@ -29,6 +38,8 @@ def generate_answers(
     seed: int = 0,
     batch_size: int = 32,
     default_temperature: float = 0.7,
+    system_turn: str = "none",
+    bos: bool = False,
 ) -> list[dict]:
     """Answer every turn with the model's chat template, the earlier turns in context (FastChat's
     gen_model_answer), batched across questions turn by turn."""
@@ -55,7 +66,7 @@ def generate_answers(
                 out = generate_batch(
                     model,
                     tok,
-                    [encode_chat(tok, convs[i]) for i in group],
+                    [answer_prompt_ids(tok, convs[i], system_turn, bos) for i in group],
                     max_new_tokens,
                     dict(do_sample=True, temperature=temp, top_p=1.0, top_k=0)
                     if temp > 1e-4
@@ -90,5 +101,7 @@ def answer_questions(
         seed=seed,
         batch_size=mt_bench.batch_size,
         default_temperature=mt_bench.default_temperature,
+        system_turn=mt_bench.system_turn,
+        bos=mt_bench.bos,
     )
     write_jsonl(out, answers)

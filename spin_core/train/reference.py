@@ -63,7 +63,12 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
         if spin.packing:
             check_packing_supported(ref_model)
             real, generated = pair_logps(
-                ref_model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference", hidden_eos(tokenizer, spin)
+                ref_model,
+                encoded,
+                tokenizer.pad_token_id,
+                spin.ref_batch_size,
+                "reference",
+                hidden_eos(tokenizer, spin),
             )
         else:
             prompts = [p for p, _, _ in encoded] * 2

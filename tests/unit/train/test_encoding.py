@@ -142,3 +142,19 @@ def test_official_response_tokens_and_hidden_eos_match_the_official_collator(zep
     # Hiding changes the numbers: the test would pass on nothing otherwise.
     visible = pair_logps(model, encoded, zephyr_tok.pad_token_id)
     assert max(abs(a - b) for a, b in zip(visible[0] + visible[1], expected)) > 1e-3
+
+
+def test_mt_bench_answer_prompt_is_fastchats_zephyr_form(zephyr_tok):
+    """evaluation.mt_bench.system_turn: empty + bos: true give FastChat's zephyr conversation
+    (fastchat/conversation.py: system "<|system|>\\n{system}", roles <|user|>/<|assistant|>, CHATML
+    separator "</s>"), tokenized with BOS as gen_model_answer does; the defaults give the chat template alone."""
+    from spin_core.evaluate.mt_bench_answers import answer_prompt_ids
+
+    conv = [{"role": "user", "content": "describe the garden"}, {"role": "assistant", "content": "calm"},
+            {"role": "user", "content": "and the lake"}]  # fmt: skip
+    fastchat = (
+        "<s><|system|>\n</s>\n<|user|>\ndescribe the garden</s>\n<|assistant|>\ncalm</s>\n"
+        "<|user|>\nand the lake</s>\n<|assistant|>\n"
+    )
+    assert zephyr_tok.decode(answer_prompt_ids(zephyr_tok, conv, "empty", bos=True)) == fastchat
+    assert zephyr_tok.decode(answer_prompt_ids(zephyr_tok, conv)) == fastchat.removeprefix("<s><|system|>\n</s>\n")
