@@ -84,20 +84,54 @@ def closed_form_step(logp_t: np.ndarray, logp_data: np.ndarray, beta: float) -> 
     return log_normalise(logp_t + (logp_data - logp_t) / beta)
 
 
+def alpha_spin_step(
+    logp_t: np.ndarray, logp_0: np.ndarray, logp_data: np.ndarray, beta: float, alpha: float
+) -> np.ndarray:
+    """α-SPIN's update (arXiv 2404.04291: the reference is the geometric mixture r_t ∝ p_t^(1-α) p_0^α,
+    the opponent y' still ~ p_t). The Bradley-Terry argument of the module docstring, with d = log p -
+    log r_t, gives beta * d(y) = log(p_data(y) / p_t(y)) + const, so
+        log p_{t+1} = (1 - α) log p_t + α log p_0 + (log p_data - log p_t) / beta + const.
+    α = 0 is SPIN's map."""
+    return log_normalise((1 - alpha) * logp_t + alpha * logp_0 + (logp_data - logp_t) / beta)
+
+
+def alpha_spin_fixed_point(logp_0: np.ndarray, logp_data: np.ndarray, beta: float, alpha: float) -> np.ndarray:
+    """The α-SPIN map's fixed point: x = (1 - α - 1/beta) x + α log p_0 + log p_data / beta gives
+    p* ∝ p_data^(1/(1+αβ)) p_0^(αβ/(1+αβ)), a geometric mixture pulled towards the start: p_data only
+    at α = 0 (or when p_0 = p_data)."""
+    w = alpha * beta / (1 + alpha * beta)
+    return log_normalise((1 - w) * logp_data + w * logp_0)
+
+
+def alpha_spin_factor(beta: float, alpha: float) -> float:
+    """What one α-SPIN step multiplies the deviation log p_t - log p* by (up to a constant per prompt):
+    1 - α - 1/beta. It contracts iff |1 - α - 1/beta| < 1; at the paper's beta = 0.1 it is -9 - α, so the
+    KL regularisation does not make the exact update converge there."""
+    return 1.0 - alpha - 1.0 / beta
+
+
 def population_spin_loss(
-    logits: torch.Tensor, logp_t: torch.Tensor, logp_data: torch.Tensor, beta: float
+    logits: torch.Tensor,
+    logp_t: torch.Tensor,
+    logp_data: torch.Tensor,
+    beta: float,
+    logp_ref: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Exact expected SPIN logistic loss over y ~ p_data, y' ~ p_t, averaged over prompts."""
-    d = torch.log_softmax(logits, dim=-1) - logp_t  # (prompts, events)
+    """Exact expected SPIN logistic loss over y ~ p_data, y' ~ p_t, averaged over prompts; the margins
+    are taken against logp_ref (default p_t itself; α-SPIN: a mixture with p_0)."""
+    d = torch.log_softmax(logits, dim=-1) - (logp_t if logp_ref is None else logp_ref)  # (prompts, events)
     margin = beta * (d[:, :, None] - d[:, None, :])  # [x, y, y']
     weights = logp_data.exp()[:, :, None] * logp_t.exp()[:, None, :]
     return (weights * torch.nn.functional.softplus(-margin)).sum(dim=(1, 2)).mean()
 
 
-def minimise_step(logp_t: np.ndarray, logp_data: np.ndarray, beta: float, max_iter: int = 500) -> np.ndarray:
-    """Numerically minimise the population loss from p_t (L-BFGS, float64)."""
+def minimise_step(
+    logp_t: np.ndarray, logp_data: np.ndarray, beta: float, max_iter: int = 500, logp_ref: np.ndarray | None = None
+) -> np.ndarray:
+    """Numerically minimise the population loss from p_t (L-BFGS, float64), margins against logp_ref."""
     lt = torch.tensor(logp_t, dtype=torch.float64)
     ld = torch.tensor(logp_data, dtype=torch.float64)
+    lr = None if logp_ref is None else torch.tensor(logp_ref, dtype=torch.float64)
     logits = lt.clone().requires_grad_(True)
     opt = torch.optim.LBFGS(
         [logits], lr=1.0, max_iter=max_iter, tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe"
@@ -105,7 +139,7 @@ def minimise_step(logp_t: np.ndarray, logp_data: np.ndarray, beta: float, max_it
 
     def closure():
         opt.zero_grad()
-        loss = population_spin_loss(logits, lt, ld, beta)
+        loss = population_spin_loss(logits, lt, ld, beta, lr)
         loss.backward()
         return loss
 

@@ -95,3 +95,49 @@ def test_overlay_rows_and_the_beta_regimes():
     assert fkl[(2.0, 4)] < fkl[(2.0, 1)] < fkl[(2.0, 0)]  # beta > 1/2 contracts
     assert fkl[(0.1, 2)] > fkl[(0.1, 0)]  # the paper's beta = 0.1 overshoots
     assert np.isfinite(df.forward_kl).all()
+
+
+@pytest.mark.parametrize("beta, alpha", [(2.0, 0.3), (1.0, 0.5), (0.5, 0.2)])
+def test_alpha_spin_map_is_the_minimiser_with_the_mixture_reference(data, beta, alpha):
+    """α-SPIN's closed form (reference r_t ∝ p_t^(1-α) p_0^α, y' ~ p_t) is what minimising the exact
+    population loss with that reference gives, and α = 0 is SPIN's map."""
+    from spin_core.divergence.theory import alpha_spin_step
+
+    logp_data, logp_0 = data
+    logp_t = log_normalise(0.7 * logp_0 + 0.3 * logp_data)  # an iterate between the start and p_data
+    ref = log_normalise((1 - alpha) * logp_t + alpha * logp_0)
+    numeric = minimise_step(logp_t, logp_data, beta, logp_ref=ref)
+    target = alpha_spin_step(logp_t, logp_0, logp_data, beta, alpha)
+    assert total_variation(numeric, target) < 1e-4  # L-BFGS stops within ~1e-5 of it, as for SPIN's map
+    assert total_variation(numeric, closed_form_step(logp_t, logp_data, beta)) > 100 * total_variation(numeric, target)
+    np.testing.assert_allclose(alpha_spin_step(logp_t, logp_0, logp_data, beta, 0.0),
+                               closed_form_step(logp_t, logp_data, beta), atol=1e-12)  # fmt: skip
+
+
+def test_alpha_spin_fixed_point_and_deviation_factor(data):
+    """Iterating the α-SPIN map: the deviation from p* ∝ p_data^(1/(1+αβ)) p_0^(αβ/(1+αβ)) is multiplied
+    by 1 - α - 1/β each step (within prompts, up to a constant): it settles at p*, not at p_data, where
+    that factor is below 1 in size, and grows at the paper's β = 0.1 whatever α."""
+    from spin_core.divergence.theory import alpha_spin_factor, alpha_spin_fixed_point, alpha_spin_step
+
+    logp_data, logp_0 = data
+
+    def deviation(lp, star):  # log-ratio to p*, centred per prompt (normalisation is a constant)
+        e = lp - star
+        return e - e.mean(axis=-1, keepdims=True)
+
+    beta, alpha = 2.0, 0.3
+    star = alpha_spin_fixed_point(logp_0, logp_data, beta, alpha)
+    np.testing.assert_allclose(alpha_spin_step(star, logp_0, logp_data, beta, alpha), star, atol=1e-12)
+    lp = logp_0
+    for _ in range(3):
+        nxt = alpha_spin_step(lp, logp_0, logp_data, beta, alpha)
+        ratio = np.linalg.norm(deviation(nxt, star)) / np.linalg.norm(deviation(lp, star))
+        assert ratio == pytest.approx(abs(alpha_spin_factor(beta, alpha)), rel=1e-9)  # 0.2
+        lp = nxt
+    assert kl(logp_data, star) > 1e-3  # the fixed point is not p_data
+    lp = logp_0
+    for _ in range(40):
+        lp = alpha_spin_step(lp, logp_0, logp_data, beta, alpha)
+    assert total_variation(lp, star) < 1e-12
+    assert alpha_spin_factor(0.1, 0.5) == pytest.approx(-9.5)  # diverges at the paper's beta
