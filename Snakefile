@@ -46,27 +46,14 @@ include: "rules/hooks.smk"
 report: "report/workflow.rst"
 
 
-def final_targets():
-    targets = [] if RELEASED else [names.train_metrics(names.model_name(t)) for t in ITERATIONS]
-    if TINY:
-        targets.append(names.divergence_table("exact"))
-    if EVAL_ON:
-        targets.append(names.EVAL_SCORES)
-    targets += [f"results/tables/{name}.csv" for name in TABLES]
-    targets += [f"results/figures/{name}.png" for name in FIGURES]
-    # The map is its own target (`snakemake convergence_map`, up to ~30 min); once it has run,
-    # the default target keeps it, so the report includes its figures.
-    if TINY and MAP_DONE:
-        targets.append(names.MAP_TABLE)
-    if RECIPES_DONE:  # the recipe ablation likewise (`snakemake recipes`)
-        targets.append(names.RECIPES_SUMMARY)
-    return targets
-
+FINAL_TARGETS = names.final_targets(
+    ITERATIONS, TINY, not RELEASED, EVAL_ON, TABLES, FIGURES, MAP_DONE, RECIPES_DONE
+)
 
 
 rule all:
     input:
-        final_targets(),
+        FINAL_TARGETS,
     default_target: True
 
 

@@ -1,7 +1,7 @@
-# What every rule file shares: the config, validated before any job runs, the run it asks for, and the
-# small input functions of the SPIN chain. The workflow's vocabulary (model names, paths, seeds, which
-# pairs iteration t trains on) lives in spin_core/names.py, the typed config and the run it asks for in
-# spin_core/config.py; a rule file's own helpers sit at its top.
+# Shared by the rule files. The config, validated before any job runs; the run it asks for; the small
+# input functions of the SPIN chain. The workflow's vocabulary (model names, paths, seeds, which pairs
+# iteration t trains on) lives in spin_core/names.py, the typed config and the run it asks for in
+# spin_core/config.py; each stage's file sets its own constants at its top.
 import os
 import shlex
 import sys
@@ -128,6 +128,15 @@ def pair_sources(wildcards):
     t = int(wildcards.t)
     sources = names.pair_source_iterations(t, CFG.spin.for_iteration(t).mix_previous_iteration)
     return [f for s in sources for f in names.generated_shards(s, NUM_SHARDS, chain)]
+
+
+def input_args(input, skip=(), only=None):
+    """Named inputs as command-line options: --name path, quoted (those in `only`, if given)."""
+    return " ".join(
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+        for k, v in input.items()
+        if k not in skip and (only is None or k in only)
+    )
 
 
 # ---- SPIN training

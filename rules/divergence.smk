@@ -4,26 +4,11 @@
 # resources). Tiny world: one job per model writes all three files, since starting a job costs
 # more there than the measures.
 
-# The previous iterate and its samples feed the real-vs-generated proxy.
-def proxy_reference_args(wildcards, input):
-    """The previous iterate and its samples, for the real-vs-generated proxy (none for sft)."""
-    if names.parse_model(wildcards.model).iteration < 0:  # an SFT model: no previous iterate
-        return ""
-    return f"--ref-model {shlex.quote(input.ref_model)} --ref-samples {shlex.quote(input.ref_samples)}"
-
-
-def proxy_reference_inputs(wildcards):
-    if names.parse_model(wildcards.model).iteration < 0:
-        return {}
-    prev = names.previous_model(wildcards.model)
-    return {"ref_model": names.model_dir(prev), "ref_samples": names.heldout_samples(prev)}
-
-
 if TINY:
 
     rule divergence_model:
         input:
-            unpack(proxy_reference_inputs),
+            unpack(lambda w: names.proxy_reference(w.model)),
             model=names.model_dir("{model}"),
             world="data/world/world.json",
             test="data/sft/test.jsonl",
@@ -34,7 +19,7 @@ if TINY:
             per_prompt=names.per_prompt_rows("{model}"),
         params:
             cfg=lambda w: params_json(divergence=CFG.divergence, generate=CFG.generate, spin=model_spin(w)),
-            ref=proxy_reference_args,
+            ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
         log:
             "logs/divergence/{model}.log",
         benchmark:
@@ -80,7 +65,7 @@ else:
 
     rule divergence_proxies:
         input:
-            unpack(proxy_reference_inputs),
+            unpack(lambda w: names.proxy_reference(w.model)),
             model=names.model_dir("{model}"),
             samples=names.heldout_samples("{model}"),
             test="data/sft/test.jsonl",
@@ -88,7 +73,7 @@ else:
             names.divergence_rows("proxies", "{model}"),
         params:
             cfg=lambda w: params_json(divergence=CFG.divergence, spin=model_spin(w)),
-            ref=proxy_reference_args,
+            ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
         log:
             "logs/divergence/proxies/{model}.log",
         benchmark:

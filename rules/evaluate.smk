@@ -9,13 +9,8 @@ LB_TASKS = list(EVAL.leaderboard.tasks)
 BB_TASKS = list(EVAL.bigbench.tasks)
 TINY_TASK_DIR = names.TINY_TASK_DIR
 MT_DIR = names.MT_BENCH_DIR
-
-
-def tiny_task_files():
-    """Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own)."""
-    if not TINY:
-        return []
-    return [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS]
+# Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own).
+TINY_TASK_FILES = [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS] if TINY else []
 
 
 wildcard_constraints:
@@ -49,7 +44,7 @@ if TINY:
     rule eval_model:
         input:
             model=names.model_dir("{model}"),
-            tasks=tiny_task_files(),
+            tasks=TINY_TASK_FILES,
             questions=f"{MT_DIR}/question.jsonl",
             judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
             world="data/world/world.json",

@@ -27,7 +27,7 @@ def _from_the_terminal() -> bool:
     """Whether a SIGINT here is a terminal's Ctrl-C, which reaches every job too: this process is in
     the foreground process group of its controlling terminal."""
     try:
-        fd = os.open("/dev/tty", os.O_RDONLY)
+        fd = os.open(os.ctermid(), os.O_RDONLY)
     except OSError:  # no controlling terminal (nohup, a scheduler, a test)
         return False
     try:
@@ -91,6 +91,6 @@ def report_stop():
 
 def print_results_summary():
     print("\nspin-repro finished. Results:")
-    for target in final_targets():
+    for target in FINAL_TARGETS:
         print(f"  {target}")
     print(f"  models: {', '.join(names.model_dir(m) for m in MODELS)}")

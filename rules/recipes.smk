@@ -9,30 +9,6 @@ RECIPE_RUNS = list(RECIPES.variants) + ([names.CONTROL] if RECIPES.control else 
 RECIPE_MATCHED = next(iter(RECIPES.variants))  # the control matches this variant's steps
 
 
-def recipe_sft_params(wildcards):
-    return params_json(sft=RECIPES.sft_for(CFG.sft, wildcards.start, int(wildcards.r)), spin=SFT_SPIN)
-
-
-def recipe_run_inputs(wildcards):
-    inputs = {
-        "sft": names.recipe_sft(wildcards.start, wildcards.r),
-        "world": "data/world/world.json",
-        "train": "data/sft/train.jsonl",
-        "test": "data/sft/test.jsonl",
-    }
-    if wildcards.recipe == names.CONTROL:
-        inputs["match"] = names.recipe_run(wildcards.start, RECIPE_MATCHED, wildcards.r)
-    return inputs
-
-
-def recipe_outputs(kind):
-    runs = [(s, r, k) for s in RECIPES.starts for r in RECIPE_RUNS for k in range(RECIPES.seeds)]
-    if kind == "sft":
-        return [names.recipe_sft_metrics(s, k) for s in RECIPES.starts for k in range(RECIPES.seeds)]
-    path = names.recipe_run if kind == "rows" else names.recipe_run_per_prompt
-    return [path(s, r, k) for s, r, k in runs]
-
-
 rule recipe_sft:
     input:
         train="data/sft/train.jsonl",
@@ -44,7 +20,7 @@ rule recipe_sft:
         start="saturated|weak",
         r=r"\d+",
     params:
-        cfg=recipe_sft_params,
+        cfg=lambda w: params_json(sft=RECIPES.sft_for(CFG.sft, w.start, int(w.r)), spin=SFT_SPIN),
         checkpoints=lambda w: f"{names.recipe_sft(w.start, w.r)}.checkpoints",
     log:
         "logs/recipes/sft/{start}/seed{r}.log",
@@ -64,7 +40,7 @@ rule recipe_sft:
 
 rule recipe_run:
     input:
-        unpack(recipe_run_inputs),
+        unpack(lambda w: names.recipe_run_inputs(w.start, w.recipe, w.r, RECIPE_MATCHED)),
     output:
         rows=names.recipe_run("{start}", "{recipe}", "{r}"),
         per_prompt=names.recipe_run_per_prompt("{start}", "{recipe}", "{r}"),
@@ -102,9 +78,9 @@ rule recipe_run:
 
 rule recipes:
     input:
-        runs=recipe_outputs("rows"),
-        per_prompt=recipe_outputs("per_prompt"),
-        sft=recipe_outputs("sft"),
+        runs=names.recipe_outputs("rows", RECIPES.starts, RECIPE_RUNS, RECIPES.seeds),
+        per_prompt=names.recipe_outputs("per_prompt", RECIPES.starts, RECIPE_RUNS, RECIPES.seeds),
+        sft=names.recipe_outputs("sft", RECIPES.starts, RECIPE_RUNS, RECIPES.seeds),
     output:
         tables=[
             report(f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables")

@@ -2,17 +2,16 @@
 # the run (sft, iter0, ...) is imported from a hub id at a pinned revision, or from a local folder,
 # instead of being trained. Generation, the reference pass and training are not in the workflow.
 
-def released_revision_arg(model):
-    revision = CFG.released.models[model].revision
-    return f"--revision {shlex.quote(revision)}" if revision else ""
-
-
 rule import_model:
     output:
         model=directory(names.model_dir("{model}")),
     params:
         model=lambda w: CFG.released.models[w.model].model,
-        revision=lambda w: released_revision_arg(w.model),
+        revision=lambda w: (
+            f"--revision {shlex.quote(CFG.released.models[w.model].revision)}"
+            if CFG.released.models[w.model].revision
+            else ""
+        ),
     log:
         "logs/import/{model}.log",
     threads: 1

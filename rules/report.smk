@@ -8,35 +8,10 @@ MAP = CFG.convergence.map
 PAPER_RESULTS = os.path.join(workflow.basedir, "analysis", "paper_results.yaml")
 
 
-def report_inputs(wildcards):
-    inputs = {"proxies": names.divergence_table("proxies")}
-    if TINY:
-        inputs.update(
-            exact=names.divergence_table("exact"),
-            per_prompt=names.PER_PROMPT_TABLE,
-            theory=names.THEORY_TABLE,
-        )
-        if not RELEASED:
-            inputs["sft_metrics"] = names.train_metrics(names.SFT)
-        if RECIPES_DONE:
-            inputs["recipe_summary"] = names.RECIPES_SUMMARY
-    if EVAL_ON:
-        inputs["scores"] = names.EVAL_SCORES
-    return inputs
-
-
-def figure_inputs(wildcards):
-    return {k: v for k, v in report_inputs(wildcards).items() if k in ("exact", "proxies", "theory")}
-
-
-def input_args(input, skip=()):
-    """Named inputs as command-line options: --name path, quoted."""
-    return " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in input.items() if k not in skip)
-
-
-def map_cells():
-    """One output per (beta, budget) cell of the convergence map."""
-    return [names.map_cell_rows(names.cell_name(*cell)) for cell in MAP.cells()]
+# The tables' and figures' inputs, and one output per (beta, budget) cell of the convergence map.
+REPORT_INPUTS = names.report_inputs(TINY, not RELEASED, RECIPES_DONE, EVAL_ON)
+FIGURE_INPUTS = {k: v for k, v in REPORT_INPUTS.items() if k in ("exact", "proxies", "theory")}
+MAP_CELLS = [names.map_cell_rows(names.cell_name(*cell)) for cell in MAP.cells()]
 
 
 rule theory_overlay:
@@ -58,7 +33,7 @@ rule theory_overlay:
 
 rule tables:
     input:
-        unpack(report_inputs),
+        **REPORT_INPUTS,
         paper=PAPER_RESULTS,
     output:
         [
@@ -96,7 +71,7 @@ rule tables:
 
 rule figures:
     input:
-        unpack(figure_inputs),
+        **FIGURE_INPUTS,
         tables="results/tables/benchmarks_long.csv",
     output:
         [
@@ -150,7 +125,7 @@ rule convergence_map_cell:
 
 rule convergence_map:
     input:
-        map_cells(),
+        MAP_CELLS,
     output:
         table="results/convergence_map/map.csv",
         summary="results/convergence_map/map.md",

@@ -238,3 +238,68 @@ def recipe_run_per_prompt(start: str, recipe: str, seed) -> str:
 
 def recipe_work(start: str, recipe: str, seed) -> str:
     return f"work/recipes/{start}/{recipe}/seed{seed}"
+
+
+# ---------------------------------------------------------------- what rules ask for (plain values in, paths out)
+def proxy_reference(model: str) -> dict[str, str]:
+    """The previous iterate of `model` and its held-out samples, for the real-vs-generated proxy (none for
+    an SFT model, which has no previous iterate)."""
+    if parse_model(model).iteration < 0:
+        return {}
+    prev = previous_model(model)
+    return {"ref_model": model_dir(prev), "ref_samples": heldout_samples(prev)}
+
+
+def recipe_run_inputs(start: str, recipe: str, seed, matched: str) -> dict[str, str]:
+    """The inputs of one run of the recipe ablation; the control also reads the matched run's rows."""
+    inputs = {
+        "sft": recipe_sft(start, seed),
+        "world": "data/world/world.json",
+        "train": "data/sft/train.jsonl",
+        "test": "data/sft/test.jsonl",
+    }
+    if recipe == CONTROL:
+        inputs["match"] = recipe_run(start, matched, seed)
+    return inputs
+
+
+def recipe_outputs(kind: str, starts, runs, seeds: int) -> list[str]:
+    """Every SFT model's metrics (kind sft), or every run's rows (rows) or per-prompt values (per_prompt)."""
+    if kind == "sft":
+        return [recipe_sft_metrics(s, k) for s in starts for k in range(seeds)]
+    path = recipe_run if kind == "rows" else recipe_run_per_prompt
+    return [path(s, r, k) for s in starts for r in runs for k in range(seeds)]
+
+
+def report_inputs(tiny: bool, trained: bool, recipes_done: bool, evaluation: bool) -> dict[str, str]:
+    """The tables' inputs: proxies at both scales; the exact KL, per-prompt values, theory and the SFT
+    start (tiny world); the recipe ablation once it has run; the scores when evaluation is on."""
+    inputs = {"proxies": divergence_table("proxies")}
+    if tiny:
+        inputs.update(exact=divergence_table("exact"), per_prompt=PER_PROMPT_TABLE, theory=THEORY_TABLE)
+        if trained:
+            inputs["sft_metrics"] = train_metrics(SFT)
+        if recipes_done:
+            inputs["recipe_summary"] = RECIPES_SUMMARY
+    if evaluation:
+        inputs["scores"] = EVAL_SCORES
+    return inputs
+
+
+def final_targets(
+    iterations, tiny: bool, trained: bool, evaluation: bool, tables, figures, map_done: bool, recipes_done: bool
+) -> list[str]:
+    """What the default target builds. The map and the recipe ablation are their own targets; once
+    they have run, the default target keeps them, so the report includes them."""
+    targets = [train_metrics(model_name(t)) for t in iterations] if trained else []
+    if tiny:
+        targets.append(divergence_table("exact"))
+    if evaluation:
+        targets.append(EVAL_SCORES)
+    targets += [f"results/tables/{name}.csv" for name in tables]
+    targets += [f"results/figures/{name}.png" for name in figures]
+    if tiny and map_done:
+        targets.append(MAP_TABLE)
+    if recipes_done:
+        targets.append(RECIPES_SUMMARY)
+    return targets

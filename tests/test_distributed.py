@@ -85,6 +85,10 @@ def assert_same_run(a: dict, b: dict, a_dir: Path, b_dir: Path, tol: float = 1e-
     assert [h["step"] for h in sa] == [h["step"] for h in sb]
     for ha, hb in zip(sa, sb):
         for key in ("loss", "grad_norm", "rewards/margins", "rewards/accuracies", "logps/real", "logps/generated"):
+            # At the first step the policy is its reference: every reward is float rounding of a batch
+            # layout (one process or two), so which response "wins" says nothing; margins still agree.
+            if key == "rewards/accuracies" and abs(ha["rewards/margins"]) < 1e-4:
+                continue
             assert ha[key] == pytest.approx(hb[key], abs=tol, rel=tol), (key, ha["step"], ha[key], hb[key])
     assert a["final"]["train_loss"] == pytest.approx(b["final"]["train_loss"], abs=tol)
     from safetensors.torch import load_file
