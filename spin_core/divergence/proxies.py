@@ -54,12 +54,7 @@ def real_vs_generated(
 # ---------------------------------------------------------------- the job
 def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
     by_id = {r["prompt_id"]: r for r in load_sft(test_path)}
-    prompts, responses = [], []
-    # The held-out samples were drawn under the prompt rule: their prompts are the ones it keeps.
-    held_out = [by_id[p] for p in prompt_ids_in_order if p in by_id]
-    held_out_prompts = [encode_prompt(tok, first_exchange(r["messages"], str(test_path))[0], spin.system_turn)
-                        for r in held_out]  # fmt: skip
-    bound_prompts(held_out_prompts, spin, "proxies", str(test_path), spin.truncation)
+    whole = []
     for pid in prompt_ids_in_order:
         if pid not in by_id:
             raise DataError(f"{test_path}: held-out prompt_id {pid!r} from the samples file is missing")
@@ -67,10 +62,11 @@ def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
         if problem and problem != EMPTY_RESPONSE:  # the held-out rows are a fixed set: none is dropped
             raise DataError(f"{test_path}: prompt_id {pid}: {problem}")
         user, assistant = first_exchange(by_id[pid]["messages"], f"{test_path}: prompt_id {pid}")
-        p, (r,) = truncate(encode_prompt(tok, user, spin.system_turn), [encode_response(tok, assistant)], spin)
-        prompts.append(p)
-        responses.append(r)
-    return prompts, responses
+        whole.append((encode_prompt(tok, user, spin.system_turn), encode_response(tok, assistant)))
+    # The held-out samples were drawn under the prompt rule: their prompts are the ones it keeps.
+    bound_prompts([p for p, _ in whole], spin, "proxies", str(test_path), spin.truncation)
+    cut = [truncate(p, [r], spin) for p, r in whole]
+    return [p for p, _ in cut], [r for _, (r,) in cut]
 
 
 def _held_out_margins(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from . import precision
+
 # Our config keeps the names people know from the official code and the handbook; transformers 5
 # renamed these two.
 RENAMED = {"gradient_checkpointing": "activation_checkpointing", "warmup_ratio": "warmup_steps"}
@@ -34,12 +36,6 @@ def _argument_names() -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(TrainingArguments))
 
 
-def bf16_training(section) -> bool:
-    from .precision import bf16_training
-
-    return bf16_training(section)
-
-
 def training_arguments(section, checkpoint_dir: str | Path, **overrides):
     """TrainingArguments from `section` (a config section) plus `overrides`, checkpoints in
     checkpoint_dir. `seed` also seeds the data order; bf16 needs a GPU (on a CPU it would be
@@ -56,7 +52,7 @@ def training_arguments(section, checkpoint_dir: str | Path, **overrides):
     values["warmup_steps"] = float(values.get("warmup_steps", 0.0))
     if "seed" in values:
         values.setdefault("data_seed", values["seed"])
-    values["bf16"] = bf16_training(section) if "bf16" in values else False
+    values["bf16"] = precision.bf16_training(section) if "bf16" in values else False
     return TrainingArguments(
         output_dir=str(checkpoint_dir), use_cpu=not torch.cuda.is_available(), **{**FIXED, **values}
     )

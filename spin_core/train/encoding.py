@@ -117,30 +117,33 @@ def truncate(prompt_ids: list[int], responses: list[list[int]], spin) -> tuple[l
     return prompt_ids[-spin.max_prompt_length :], [r for _, r in cut]
 
 
+def encode_whole_pair(tokenizer, row: dict, spin, where: str = "pair") -> tuple[list[int], list[list[int]]]:
+    """(prompt_ids, [real_ids, generated_ids]) of a pairs row before any cut: the prompt after
+    spin.system_turn, the responses in the form spin.response_tokens names. The prompt rule and the
+    truncation rules read these, so each pair is tokenized once."""
+    user, real = first_exchange(row["real"], f"{where}: field 'real'")
+    _, generated = first_exchange(row["generated"], f"{where}: field 'generated'")
+    form = spin.response_tokens
+    prompt = encode_prompt(tokenizer, user, spin.system_turn)
+    return prompt, [encode_response(tokenizer, real, form), encode_response(tokenizer, generated, form)]
+
+
 def encode_pair(tokenizer, row: dict, spin, where: str = "pair"):
     """(prompt_ids, real_response_ids, generated_response_ids) of a pairs row, truncated alike by the
     rule spin.truncation names, the prompt after spin.system_turn.
 
-    The reference pass and the trainer both call this, so the reference and policy log-probs
+    The reference pass and the trainer both encode this way, so the reference and policy log-probs
     are always taken over exactly the same tokens.
     """
-    user, real = first_exchange(row["real"], f"{where}: field 'real'")
-    _, generated = first_exchange(row["generated"], f"{where}: field 'generated'")
-    prompt = encode_prompt(tokenizer, user, spin.system_turn)
-    form = spin.response_tokens
-    responses = [encode_response(tokenizer, real, form), encode_response(tokenizer, generated, form)]
-    p, (r, g) = truncate(prompt, responses, spin)
+    p, (r, g) = truncate(*encode_whole_pair(tokenizer, row, spin, where), spin)
     return p, r, g
 
 
-def truncation_counts(tokenizer, rows: list[dict], spin, where: str) -> dict[str, int]:
-    """How many pairs each truncation rule changes (cuts a prompt or a response), for the log."""
+def truncation_counts(whole: list[tuple[list[int], list[list[int]]]], spin) -> dict[str, int]:
+    """How many of the pairs (encode_whole_pair's) each truncation rule changes: cuts a prompt or a
+    response. For the log."""
     counts = {"prompt_first": 0, "official": 0}
-    for i, row in enumerate(rows, start=1):
-        user, real = first_exchange(row["real"], f"{where}: row {i}")
-        _, generated = first_exchange(row["generated"], f"{where}: row {i}")
-        prompt = encode_prompt(tokenizer, user, spin.system_turn)
-        responses = [encode_response(tokenizer, t, spin.response_tokens) for t in (real, generated)]
+    for prompt, responses in whole:
         for rule in counts:
             p, cut = truncate(prompt, responses, spin.model_copy(update={"truncation": rule}))
             counts[rule] += int(len(p) < len(prompt) or any(len(c) < len(r) for c, r in zip(cut, responses)))

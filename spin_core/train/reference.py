@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import ReferenceConfig
-from ..data import first_exchange, load_pairs
+from ..data import load_pairs
 from ..io import write_table
 from ..modeling import load_model
 from .encoding import (
     bound_prompts,
-    encode_pair,
-    encode_prompt,
+    encode_whole_pair,
     hidden_eos,
     pair_problem,
     screen_rows,
+    truncate,
     truncation_counts,
 )
 from .logprobs import response_logps
@@ -28,13 +28,14 @@ from .precision import forward_context, reference_precision, weights_dtype
 log = logging.getLogger(__name__)
 
 
-def apply_long_prompt_policy(rows: list[dict], tokenizer, spin: ReferenceConfig, where: str) -> list[dict]:
-    """The prompt rule on the pairs (train/encoding.bound_prompts): long prompts are kept (truncated to
-    their last tokens when encoded) or dropped. The pairs file written here is what training reads, so a
-    skipped prompt is skipped by training too."""
-    prompts = [encode_prompt(tokenizer, first_exchange(r["real"], where)[0], spin.system_turn) for r in rows]
-    keep, _ = bound_prompts(prompts, spin, "reference", where, spin.truncation)
-    return [rows[i] for i in keep]
+def apply_long_prompt_policy(
+    rows: list[dict], whole: list[tuple[list[int], list[list[int]]]], spin: ReferenceConfig, where: str
+) -> tuple[list[dict], list[tuple[list[int], list[list[int]]]]]:
+    """The prompt rule on the pairs (train/encoding.bound_prompts) over their whole encodings: long
+    prompts are kept (cut when truncated) or dropped. The pairs file written here is what training
+    reads, so a skipped prompt is skipped by training too."""
+    keep, _ = bound_prompts([p for p, _ in whole], spin, "reference", where, spin.truncation)
+    return [rows[i] for i in keep], [whole[i] for i in keep]
 
 
 def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: Path) -> dict:
@@ -49,15 +50,16 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     ref_model, tokenizer = load_model(model, dtype=weights_dtype(precision))
     where = ", ".join(str(p) for p in pairs)
     rows = screen_rows(rows, lambda r: pair_problem(tokenizer, r), spin.invalid_rows, where)
-    rows = apply_long_prompt_policy(rows, tokenizer, spin, where)
-    counts = truncation_counts(tokenizer, rows, spin, where)
+    whole = [encode_whole_pair(tokenizer, row, spin, f"pairs row {i}") for i, row in enumerate(rows, start=1)]
+    rows, whole = apply_long_prompt_policy(rows, whole, spin, where)
+    counts = truncation_counts(whole, spin)
     log.info(
         "reference: spin.truncation=%s cuts %d of %d pairs to max_length=%d (the other rule would cut %d);"
         " spin.system_turn=%s, spin.response_tokens=%s", spin.truncation, counts[spin.truncation], len(rows), spin.max_length,
         counts["official" if spin.truncation == "prompt_first" else "prompt_first"], spin.system_turn,
         spin.response_tokens,
     )  # fmt: skip
-    encoded = [encode_pair(tokenizer, row, spin, where=f"pairs row {i}") for i, row in enumerate(rows, start=1)]
+    encoded = [(p, *cut) for p, cut in (truncate(p, responses, spin) for p, responses in whole)]
     log.info("reference: scoring in %s, as training computes", precision)
     with forward_context(precision):
         if spin.packing:

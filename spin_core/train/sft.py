@@ -53,15 +53,12 @@ def build_tiny_model(architecture: dict, tokenizer, suppress_ids: list[int], see
 def encode_sft_rows(rows: list[dict], tokenizer, spin: EncodingConfig, stage: str, where: str) -> list[dict]:
     """SFT rows as prompt and response tokens, under the prompt rule (train/encoding.bound_prompts)."""
     turns = [first_exchange(row["messages"], f"{where}: row {i}") for i, row in enumerate(rows, start=1)]
-    keep, _ = bound_prompts([encode_prompt(tokenizer, user, spin.system_turn) for user, _ in turns], spin, stage, where)
+    prompts = [encode_prompt(tokenizer, user, spin.system_turn) for user, _ in turns]
+    keep, _ = bound_prompts(prompts, spin, stage, where)
     out = []
     for i in keep:
-        user, assistant = turns[i]
         p, r = truncate_pair(
-            encode_prompt(tokenizer, user, spin.system_turn),
-            encode_response(tokenizer, assistant),
-            spin.max_length,
-            spin.max_prompt_length,
+            prompts[i], encode_response(tokenizer, turns[i][1]), spin.max_length, spin.max_prompt_length
         )
         out.append({"prompt_ids": p, "response_ids": r})
     return out

@@ -13,13 +13,13 @@ import torch
 from transformers import Trainer
 
 from ..config import SpinConfig
-from ..data import first_exchange, load_pairs
+from ..data import load_pairs
 from ..errors import ConfigError, DataError
 from ..io import disk_full_named, plain_modes, write_json
 from ..modeling import load_model
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
-from .encoding import bound_prompts, encode_pair, encode_prompt, hidden_eos
+from .encoding import bound_prompts, encode_whole_pair, hidden_eos, truncate
 from .logprobs import collate_sequences, model_logps, suppressed_token_ids
 from .loss import spin_loss
 from .packing import check_packing_supported, pack_pairs, packed_logps
@@ -30,18 +30,16 @@ log = logging.getLogger(__name__)
 
 
 def encode_pairs_for_training(rows: list[dict], tokenizer, cfg: SpinConfig, where: str) -> list[dict]:
-    prompts = [
-        encode_prompt(tokenizer, first_exchange(r["real"], f"{where}: row {i}")[0], cfg.system_turn)
-        for i, r in enumerate(rows, 1)
-    ]
-    keep, _ = bound_prompts(prompts, cfg, "train", where, cfg.truncation)  # the reference pass already applied the rule
-    rows = [rows[i] for i in keep]
+    whole = [encode_whole_pair(tokenizer, r, cfg, f"{where}: row {i}") for i, r in enumerate(rows, start=1)]
+    # The reference pass already applied the prompt rule; this counts what training sees.
+    keep, _ = bound_prompts([p for p, _ in whole], cfg, "train", where, cfg.truncation)
     out = []
-    for i, row in enumerate(rows, start=1):
+    for i in keep:
+        row = rows[i]
         for key in ("ref_logp_real", "ref_logp_generated"):
             if key not in row:
-                raise DataError(f"{where}: row {i}: missing field '{key}' (run the reference pass first)")
-        p, r, g = encode_pair(tokenizer, row, cfg, where=f"{where}: row {i}")
+                raise DataError(f"{where}: row {i + 1}: missing field '{key}' (run the reference pass first)")
+        p, (r, g) = truncate(*whole[i], cfg)
         out.append(
             {
                 "prompt_ids": p,

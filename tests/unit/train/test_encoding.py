@@ -5,7 +5,14 @@ import pytest
 
 from spin_core.config import EncodingConfig, GenerateConfig
 from spin_core.generate.backends import generation_prompt_ids
-from spin_core.train.encoding import encode_pair, encode_prompt, truncate, truncate_official, truncation_counts
+from spin_core.train.encoding import (
+    encode_pair,
+    encode_prompt,
+    encode_whole_pair,
+    truncate,
+    truncate_official,
+    truncation_counts,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +89,7 @@ def test_truncation_counts_say_how_many_pairs_each_rule_changes(zephyr_tok):
     long_prompt = "describe the garden " * 12
     rows = [row("a boat", "on the lake"), row(long_prompt, "calm"), row("a boat", "repair the old bridge " * 20)]
     spin = EncodingConfig(max_length=64, max_prompt_length=32, system_turn="empty", truncation="official")
-    counts = truncation_counts(zephyr_tok, rows, spin, "pairs")
+    counts = truncation_counts([encode_whole_pair(zephyr_tok, r, spin) for r in rows], spin)
     # ours cuts every prompt over 32 tokens; the official rule only where the pair does not fit
     prompt_lengths = [len(encode_prompt(zephyr_tok, r["real"][0]["content"], "empty")) for r in rows]
     assert prompt_lengths[0] < 32 < prompt_lengths[1]
