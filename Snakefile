@@ -57,6 +57,12 @@ rule all:
     default_target: True
 
 
+# Before any job: an lm-eval harness its jobs' environment lacks stops the run now, not after the
+# training (a dry run only warns: rules/evaluate.smk).
+onstart:
+    stop_on_harness_problems()
+
+
 onsuccess:
     release_finished_checkpoints()
     print_results_summary()

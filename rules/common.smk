@@ -17,6 +17,7 @@ from spin_core import names  # noqa: E402
 from spin_core.config import EncodingConfig, ReferenceConfig, params_json, replicate  # noqa: E402
 from spin_core.configfile import key_lines, load_yaml, validate_config  # noqa: E402
 from spin_core.errors import ConfigError  # noqa: E402
+from spin_core.evaluate import lm_eval_versions  # noqa: E402
 from spin_core.train.launch import launcher  # noqa: E402
 
 # Validate before any job runs: the typed config (spin_core/config.py) reports each problem as one

@@ -11,6 +11,21 @@ TINY_TASK_DIR = names.TINY_TASK_DIR
 MT_DIR = names.MT_BENCH_DIR
 # Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own).
 TINY_TASK_FILES = [f"{TINY_TASK_DIR}/{t}.yaml" for t in LB_TASKS + BB_TASKS] if TINY else []
+# The lm-eval a family's jobs run (its `harness`): with --use-conda its env file, without it the python
+# of its environment (the suite's, or the paper harness's venv). Checked now, not after the training.
+USE_CONDA = any(m.name == "CONDA" for m in workflow.deployment_settings.deployment_method)
+LM_EVAL_ENV = {f: f"../envs/{lm_eval_versions.HARNESS_ENVS[getattr(EVAL, f).harness]}" for f in names.EVAL_FAMILIES}
+LM_EVAL_PYTHON = {
+    f: lm_eval_versions.job_python(getattr(EVAL, f).harness, USE_CONDA, workflow.basedir) for f in names.EVAL_FAMILIES
+}
+HARNESS_PROBLEMS = lm_eval_versions.workflow_problems(
+    {f"evaluation.{f}": getattr(EVAL, f) for f in names.EVAL_FAMILIES} if EVAL_ON else {},
+    USE_CONDA,
+    workflow.basedir,
+)
+# Said when the workflow is read (a dry run goes on); a run stops before its first job (onstart).
+for _problem in HARNESS_PROBLEMS:
+    print(f"warning: {_problem}", file=sys.stderr)
 
 
 wildcard_constraints:
@@ -109,6 +124,7 @@ else:
         params:
             cfg=params_json(family=EVAL.leaderboard),
             benchmark=names.EVAL_FAMILIES["leaderboard"],
+            python=LM_EVAL_PYTHON["leaderboard"],
         log:
             "logs/eval/leaderboard/{model}_{task}.log",
         benchmark:
@@ -119,9 +135,9 @@ else:
             runtime=res("eval_leaderboard", "runtime"),
             gpu=res("eval_leaderboard", "gpu"),
         conda:
-            "../envs/eval-lm.yaml"
+            LM_EVAL_ENV["leaderboard"]
         shell:
-            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+            "OMP_NUM_THREADS={threads} {params.python:q} -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
             " --name {wildcards.model:q} --benchmark {params.benchmark:q} --task {wildcards.task:q}"
             " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 
@@ -134,6 +150,7 @@ else:
         params:
             cfg=params_json(family=EVAL.bigbench),
             benchmark=names.EVAL_FAMILIES["bigbench"],
+            python=LM_EVAL_PYTHON["bigbench"],
         log:
             "logs/eval/bigbench/{model}_{task}.log",
         benchmark:
@@ -144,9 +161,9 @@ else:
             runtime=res("eval_bigbench", "runtime"),
             gpu=res("eval_bigbench", "gpu"),
         conda:
-            "../envs/eval-lm.yaml"
+            LM_EVAL_ENV["bigbench"]
         shell:
-            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
+            "OMP_NUM_THREADS={threads} {params.python:q} -m spin_core.cli eval-lm --params {params.cfg:q} --model {input.model:q}"
             " --name {wildcards.model:q} --benchmark {params.benchmark:q} --task {wildcards.task:q}"
             " --out-json {output.json:q} --out-csv {output.csv:q} 2>&1 | tee {log:q}"
 

@@ -20,6 +20,12 @@ def release_finished_checkpoints():
             remove_checkpoints(checkpoints)
 
 
+def stop_on_harness_problems():
+    """onstart: the evaluation's lm-eval is not in its jobs' environment (HARNESS_PROBLEMS)."""
+    if HARNESS_PROBLEMS:
+        raise WorkflowError("\n".join(HARNESS_PROBLEMS))
+
+
 INTERRUPTED = []
 
 

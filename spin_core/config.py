@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_serializer, model_validator
 from typing_extensions import TypedDict
 
+from .evaluate.lm_eval_versions import HARNESSES, PROMPT_SHOTS
 from .names import CONTROL, TINY_TASKS, chain_models, main_models, replicate_seed_offset, seed_chains, sft_model
 
 
@@ -526,7 +527,24 @@ class LmEvalFamily(_Section):
     model_args: ModelArgs = ""
     # A folder of extra lm-eval task YAMLs (lm-eval's include_path); the rehearsal's local ARC copy.
     include_path: PathOrHubId | None = None
+    # Which lm-eval runs the tasks: the suite's (current) or the paper's v0.4.0, each in its own
+    # environment (spin_core/evaluate/lm_eval_versions.py; README, "lm-eval versions").
+    harness: Literal[tuple(HARNESSES)] = "current"
     tasks: dict[TaskName, LmEvalTask] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _exemplars_in_prompt(self):
+        # num_fewshot counts the exemplars the model sees; where the harness's prompt text holds them
+        # (v0.4.0's BBH CoT), the count is fixed by the text.
+        for task, spec in self.tasks.items():
+            for prefix, in_prompt in PROMPT_SHOTS.get(self.harness, {}).items():
+                if task.startswith(prefix) and spec.num_fewshot != in_prompt:
+                    _fail(
+                        f"tasks.{task}.num_fewshot",
+                        f"lm-eval {self.harness}'s {prefix}* prompts hold exactly {in_prompt} exemplars in their "
+                        f"text; set {in_prompt} (got {spec.num_fewshot})",
+                    )
+        return self
 
 
 class RemoteFile(_Section):
@@ -656,6 +674,12 @@ class Config(_Section):
                     f" missing {sorted(wanted - given)}, extra {sorted(given - wanted)}",
                 )
         if self.tiny and self.evaluation.enabled:
+            for family in TINY_TASKS:
+                if getattr(self.evaluation, family).harness != "current":
+                    # One job evaluates a tiny-world model on every family in one process (rules/evaluate.smk).
+                    _fail(
+                        f"evaluation.{family}.harness", "the tiny world evaluates with the suite's lm-eval: 'current'"
+                    )
             for family, known in TINY_TASKS.items():
                 unknown = [t for t in getattr(self.evaluation, family).tasks if t not in known]
                 if unknown:

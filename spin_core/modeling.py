@@ -3,6 +3,7 @@ loading and saving them, the same at both scales."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -75,5 +76,23 @@ def save_model(model, tokenizer, out_dir: str | Path) -> None:
     """save_pretrained model + tokenizer into a temp dir, renamed onto out_dir when complete."""
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        save_tokenizer(tokenizer, tmp)
     log.info("saved model to %s", out_dir)
+
+
+# transformers 5 names a tokenizer.json-only tokenizer TokenizersBackend, a class 4.x lacks; 5.x reads
+# the 4.x name PreTrainedTokenizerFast as the same class. Writing that keeps a saved model readable by
+# the paper's harness (lm-eval 0.4.0 runs on transformers 4.37: envs/paper-harness.txt).
+_PORTABLE_TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
+
+
+def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
+    """tokenizer.save_pretrained into out_dir, its class named so that transformers 4.x reads it too."""
+    tokenizer.save_pretrained(str(out_dir))
+    path = Path(out_dir) / "tokenizer_config.json"
+    if not path.exists():
+        return
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    if cfg.get("tokenizer_class") in _PORTABLE_TOKENIZER_CLASSES:
+        cfg["tokenizer_class"] = _PORTABLE_TOKENIZER_CLASSES[cfg["tokenizer_class"]]
+        path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from ..config import SpinConfig
 from ..data import load_pairs
 from ..errors import ConfigError, DataError
 from ..io import disk_full_named, plain_modes, write_json
-from ..modeling import load_model
+from ..modeling import load_model, save_tokenizer
 from .arguments import training_arguments
 from .callbacks import check_finite, run_mean_loss, training_callbacks
 from .encoding import bound_prompts, encode_whole_pair, hidden_eos, truncate
@@ -141,7 +141,7 @@ def save_trained_model(trainer, tokenizer, out_dir: str | Path) -> None:
         with disk_full_named(out_dir):  # inside the cleanup: it must look before the space is freed
             trainer.save_model(str(tmp))
             if trainer.is_world_process_zero():
-                tokenizer.save_pretrained(str(tmp))
+                save_tokenizer(tokenizer, tmp)
                 plain_modes(tmp)  # safetensors writes its weights 0600
                 if out_dir.exists():
                     shutil.rmtree(out_dir)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..config import WorldConfig
 from ..io import atomic_dir
-from .tokenizer import build_tokenizer, save_tokenizer
+from ..modeling import save_tokenizer
+from .tokenizer import build_tokenizer
 from .world import TinyWorld
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,6 @@ refer to the same units. Built locally with `tokenizers`, saved as a Hugging Fac
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -44,7 +42,3 @@ def non_response_token_ids(tokenizer) -> list[int]:
     scoring and training all use that same distribution.
     """
     return [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS if t != EOS]
-
-
-def save_tokenizer(tokenizer, path: str | Path) -> None:
-    tokenizer.save_pretrained(str(path))

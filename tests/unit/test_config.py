@@ -72,6 +72,16 @@ def mutate(path, value):
             {"temprature": 0.0},
             r"convergence.recipes.variants.greedy.generate.temprature: unknown key; did you mean temperature\?",
         ),
+        (
+            ("evaluation", "leaderboard", "harness"),
+            "v0.4.0",
+            r"evaluation.leaderboard.harness: the tiny world evaluates with the suite's lm-eval: 'current'",
+        ),
+        (
+            ("evaluation", "bigbench", "harness"),
+            "0.4.0",
+            r"evaluation.bigbench.harness: input should be 'current' or 'v0.4.0'",
+        ),
     ],
     ids=[
         "invalid_unknown_key",
@@ -91,6 +101,8 @@ def mutate(path, value):
         "invalid_per_iteration_recipe",
         "invalid_string_for_int",
         "invalid_recipe_variant_key",
+        "invalid_tiny_paper_harness",
+        "invalid_harness_name",
     ],
 )
 def test_invalid_config_names_the_key(path, value, message):
@@ -155,3 +167,22 @@ def test_tiny_paper_schedule_overlay_applies_the_papers_ratios():
     lrs = [spin.for_iteration(t).learning_rate / base for t in range(4)]
     assert lrs == pytest.approx([1, 1, 0.2, 0.2])
     assert [spin.for_iteration(t).beta for t in range(4)] == [0.1, 0.1, 0.1, 5.0]
+
+
+def test_paper_harness_counts_the_bbh_exemplars_its_prompts_hold():
+    # lm-eval v0.4.0's BBH CoT prompts carry 3 exemplars in their text: any other count is refused.
+    cfg = copy.deepcopy(load_yaml(ROOT / "config" / "paper.yaml"))
+    cfg["evaluation"]["bigbench"]["harness"] = "v0.4.0"
+    assert validate_config(cfg).evaluation.bigbench.harness == "v0.4.0"
+    cfg["evaluation"]["bigbench"]["tasks"]["bbh_cot_fewshot_causal_judgement"]["num_fewshot"] = 0
+    with pytest.raises(
+        ConfigError,
+        match=r"evaluation.bigbench.tasks.bbh_cot_fewshot_causal_judgement.num_fewshot: .*hold exactly 3 exemplars .*\(got 0\)",
+    ):
+        validate_config(cfg)
+
+
+def test_paper_configs_run_the_leaderboard_on_the_papers_lm_eval():
+    for name in ("paper", "paper-released", "paper-official"):
+        cfg = validate_config(load_yaml(ROOT / "config" / f"{name}.yaml"))
+        assert (cfg.evaluation.leaderboard.harness, cfg.evaluation.bigbench.harness) == ("v0.4.0", "current"), name

@@ -8,10 +8,9 @@ from spin_core.divergence.exact import exact_divergence, tokens_to_words, world_
 from spin_core.divergence.samples import sample_heldout
 from spin_core.errors import DataError
 from spin_core.io import write_jsonl, write_table
-from spin_core.modeling import save_model
+from spin_core.modeling import save_model, save_tokenizer
 from spin_core.train.sft import train_sft
 from spin_core.world.sft_data import make_tiny_sft_data
-from spin_core.world.tokenizer import save_tokenizer
 
 
 def test_tokens_to_words(world, tokenizer):

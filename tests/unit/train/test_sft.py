@@ -6,9 +6,9 @@ import pytest
 from spin_core.config import SFTConfig, SpinConfig
 from spin_core.errors import DataError
 from spin_core.io import read_json, write_jsonl
+from spin_core.modeling import save_tokenizer
 from spin_core.train.sft import make_sft_model
 from spin_core.world.sft_data import make_tiny_sft_data
-from spin_core.world.tokenizer import save_tokenizer
 
 SPIN = SpinConfig(max_length=48, max_prompt_length=12)
 
