@@ -281,6 +281,19 @@ class _SpinSettings(_Lengths):
         description="precomputed: scored once by the reference pass; live: a frozen copy scores each batch in the"
         " training step, as the official trainer (not under DeepSpeed)",
     )
+    # α-SPIN's KL-regularised reference (arXiv 2404.04291): the geometric mixture p_t^(1-α) p_sft^α of
+    # the previous iterate and the chain's SFT model; per response (1-α) log p_t + α log p_sft (the
+    # mixture's normaliser depends on the prompt only, so it cancels in the loss). 0: SPIN's reference.
+    reference_alpha: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="α-SPIN: the reference is p_t^(1-α) p_sft^α (0: the previous iterate, SPIN)"
+    )
+    # Who samples y'. previous: the previous iterate (SPIN). fictitious: fictitious play (α-SPIN's other
+    # fix), per prompt an iterate drawn uniformly from the chain's SFT model and every iterate so far.
+    opponent: Literal["previous", "fictitious"] = Field(
+        "previous",
+        description="previous: y' from the previous iterate (SPIN); fictitious: per prompt from a uniformly drawn"
+        " earlier model of the chain (SFT included)",
+    )
     dataloader_num_workers: NonNegative = 0
     gpus: NonNegative = 1
     accelerate_config: PathOrHubId | None = None
@@ -332,7 +345,7 @@ EncodingConfig = view_of(_SpinSettings, "EncodingConfig", ENCODING_KEYS, base=_L
 ReferenceConfig = view_of(
     _SpinSettings,
     "ReferenceConfig",
-    (*ENCODING_KEYS, "packing", "ref_batch_size", "bf16", "gpus", "accelerate_config"),
+    (*ENCODING_KEYS, "packing", "ref_batch_size", "bf16", "gpus", "accelerate_config", "reference_alpha"),
     base=_Lengths,
 )
 
@@ -350,6 +363,8 @@ class SpinConfig(_SpinSettings):
 
     @model_validator(mode="after")
     def _iterations(self):
+        # (an iteration's own recipe is checked by for_iteration, which validates it)
+        self._alpha_needs_the_reference_pass(self, "reference_alpha")
         for t in self.per_iteration:
             # Each iteration's whole recipe must hold too (its max_prompt_length below its max_length).
             try:
@@ -358,6 +373,11 @@ class SpinConfig(_SpinSettings):
                 detail = "; ".join(str(err.get("ctx", {}).get("error", err["msg"])) for err in e.errors())
                 _fail(f"per_iteration.{t}", f"iteration {t}'s recipe breaks a rule: {detail}")
         return self
+
+    @staticmethod
+    def _alpha_needs_the_reference_pass(spin, key: str):
+        if spin.reference_alpha > 0 and spin.reference != "precomputed":
+            _fail(key, "α-SPIN's mixed reference is scored by the reference pass: needs reference 'precomputed'")
 
     def view(self, view: type[BaseModel]):
         """This recipe's keys that `view` (EncodingConfig, ReferenceConfig) holds."""
@@ -673,6 +693,12 @@ class Config(_Section):
                     f"needs exactly {sorted(wanted)} (the SFT model and every iteration);"
                     f" missing {sorted(wanted - given)}, extra {sorted(given - wanted)}",
                 )
+        for t in self.iterations:
+            spin = self.spin.for_iteration(t)
+            for key, plain in (("reference_alpha", 0.0), ("opponent", "previous")):
+                if getattr(spin, key) != plain:
+                    # The workflow's stages take one model each; a chain job holds all of its models.
+                    _fail(f"spin.{key}", "offered in the recipe ablation (convergence.recipes.variants) only")
         if self.tiny and self.evaluation.enabled:
             for family in TINY_TASKS:
                 if getattr(self.evaluation, family).harness != "current":

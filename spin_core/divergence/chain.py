@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from .. import names
-from ..config import ControlConfig, DivergenceConfig, EncodingConfig, GenerateConfig, ReferenceConfig, SpinConfig
+from ..config import (
+    ControlConfig,
+    DivergenceConfig,
+    EncodingConfig,
+    GenerateConfig,
+    ReferenceConfig,
+    SpinConfig,
+    replace,
+)
 from ..data import load_sft
 from ..generate.pairs import generate_shard
 from ..io import read_tables, write_json, write_jsonl, write_table
@@ -87,18 +95,52 @@ def metrics_file(work: Path, t: int) -> Path:
     return work / f"metrics_iter{t}.json"
 
 
-def spin_iteration(work: Path, t: int, previous: Path, prompts: Path, spin: SpinConfig, generate: GenerateConfig):
+def spin_iteration(
+    work: Path, t: int, previous: Path, prompts: Path, spin: SpinConfig, generate: GenerateConfig, sft: Path
+):
     """SPIN iteration t, as the workflow's stages run it: generate from the previous iterate, score the
-    pairs it trains on under that iterate, train."""
+    pairs it trains on under that iterate, train. The published fixes change two steps: fictitious play
+    (spin.opponent) samples y' from the chain's earlier models, α-SPIN (spin.reference_alpha) mixes the
+    SFT model `sft` into the reference."""
+    recipe = spin.for_iteration(t)
     generated = work / f"generated_iter{t}.parquet"
     if not generated.exists():
-        generate_shard(generate, spin.for_iteration(t).view(EncodingConfig), previous, prompts, generated, iteration=t)
+        if recipe.opponent == "fictitious":
+            history = [Path(sft)] + [work / names.model_name(s) for s in range(t)]
+            fictitious_generation(work, t, history, prompts, recipe, generate, generated)
+        else:
+            generate_shard(generate, recipe.view(EncodingConfig), previous, prompts, generated, iteration=t)
     pairs = work / f"pairs_iter{t}.parquet"
     if not pairs.exists():
-        reference_pass(spin.for_iteration(t).view(ReferenceConfig), pair_files(work, t, spin), previous, pairs)
+        reference_pass(recipe.view(ReferenceConfig), pair_files(work, t, spin), previous, pairs, base=Path(sft))
     checkpoints = work / f"checkpoints_iter{t}"
-    train_spin(spin.for_iteration(t), pairs, previous, work / names.model_name(t), checkpoints, metrics_file(work, t))
+    train_spin(recipe, pairs, previous, work / names.model_name(t), checkpoints, metrics_file(work, t))
     remove_checkpoints(checkpoints)  # the model is saved (atomically): nothing will resume from them
+
+
+def fictitious_generation(
+    work: Path, t: int, history: list[Path], prompts: Path, spin: SpinConfig, generate: GenerateConfig, out: Path
+) -> None:
+    """Fictitious play's y' for iteration t: each prompt's from one model drawn uniformly from `history`
+    (the SFT model and iterations 0..t-1; seeded by the iteration), each model sampling its prompts as
+    the generate stage does (its own seed), the rows back in prompt order with the model in `opponent`."""
+    rows = load_sft(prompts)
+    draw = np.random.default_rng(names.shard_seed(generate.seed, t, 0)).integers(0, len(history), size=len(rows))
+    parts = []
+    for k, model in enumerate(history):
+        mine = [row for row, d in zip(rows, draw) if d == k]
+        if not mine:
+            continue
+        sub_prompts, sub_out = work / f"prompts_iter{t}_from{k}.jsonl", work / f"generated_iter{t}_from{k}.parquet"
+        write_jsonl(sub_prompts, mine)
+        generate_shard(replace(generate, seed=generate.seed + k), spin.view(EncodingConfig), model, sub_prompts,
+                       sub_out, iteration=t)  # fmt: skip
+        parts.append(pd.read_parquet(sub_out).assign(opponent=model.name))
+    order = {row["prompt_id"]: i for i, row in enumerate(rows)}
+    df = pd.concat(parts, ignore_index=True)
+    df = df.iloc[np.argsort([order[p] for p in df["prompt_id"]], kind="stable")].reset_index(drop=True)
+    log.info("fictitious play, iteration %d: y' from %s", t, df["opponent"].value_counts().sort_index().to_dict())
+    write_table(out, df)
 
 
 def control_iteration(

@@ -68,7 +68,7 @@ def run_cell(
         work,
         sft,
         sweep.iterations,
-        lambda t, previous: spin_iteration(work, t, previous, prompts, spin, generate),
+        lambda t, previous: spin_iteration(work, t, previous, prompts, spin, generate, sft),
         lambda model, label: measure(work, model, label, world, test, div, generate, spin),
         name,
     )

@@ -98,7 +98,7 @@ def run_recipe(
     else:
 
         def step(t, previous):
-            spin_iteration(work, t, previous, prompts, spin, generate)
+            spin_iteration(work, t, previous, prompts, spin, generate, sft)
 
     df, labels = run_chain(work, sft, recipes.iterations, step,
                            lambda model, label: measure(work, model, label, world, test, div, generate, spin), name)  # fmt: skip

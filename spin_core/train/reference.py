@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config import ReferenceConfig
 from ..data import load_pairs
+from ..errors import ConfigError
 from ..io import write_table
 from ..modeling import load_model
 from .encoding import (
@@ -38,11 +40,15 @@ def apply_long_prompt_policy(
     return [rows[i] for i in keep], [whole[i] for i in keep]
 
 
-def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: Path) -> dict:
+def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: Path, base: Path | None = None) -> dict:
     """Score pairs under the frozen reference model (the previous iterate), once per iteration.
 
     The pair files (this iteration's and, when mixing, the previous one's) are written as one pairs
-    file with ref_logp_real / ref_logp_generated, which training reads."""
+    file with ref_logp_real / ref_logp_generated, which training reads. With spin.reference_alpha = α
+    > 0 (α-SPIN) the reference is the geometric mixture of `model` and `base` (the chain's SFT model):
+    each log-prob is (1-α) log p_model + α log p_base, both kept beside it."""
+    if spin.reference_alpha > 0 and base is None:
+        raise ConfigError("spin.reference_alpha: α-SPIN's reference needs the chain's SFT model (base)")
     rows = []
     for path in pairs:
         rows.extend(load_pairs(path))
@@ -61,28 +67,21 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     )  # fmt: skip
     encoded = [(p, *cut) for p, cut in (truncate(p, responses, spin) for p, responses in whole)]
     log.info("reference: scoring in %s, as training computes", precision)
-    with forward_context(precision):
-        if spin.packing:
-            check_packing_supported(ref_model)
-            real, generated = pair_logps(
-                ref_model,
-                encoded,
-                tokenizer.pad_token_id,
-                spin.ref_batch_size,
-                "reference",
-                hidden_eos(tokenizer, spin),
-            )
-        else:
-            prompts = [p for p, _, _ in encoded] * 2
-            responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
-            logps = response_logps(
-                ref_model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference",
-                hidden_eos(tokenizer, spin),
-            )  # fmt: skip
-            real, generated = logps[: len(encoded)], logps[len(encoded) :]
+    real, generated = _score(ref_model, tokenizer, encoded, spin, precision)
     df = pd.DataFrame.from_records(rows)
     df["ref_logp_real"] = real
     df["ref_logp_generated"] = generated
+    if spin.reference_alpha > 0:
+        a = spin.reference_alpha
+        del ref_model
+        base_model, _ = load_model(base, dtype=weights_dtype(precision))
+        base_real, base_generated = _score(base_model, tokenizer, encoded, spin, precision)
+        df["previous_logp_real"], df["previous_logp_generated"] = real, generated
+        df["base_logp_real"], df["base_logp_generated"] = base_real, base_generated
+        df["ref_logp_real"] = (1 - a) * np.asarray(real) + a * np.asarray(base_real)
+        df["ref_logp_generated"] = (1 - a) * np.asarray(generated) + a * np.asarray(base_generated)
+        df["reference_alpha"], df["base_model"] = a, str(base)
+        log.info("reference: α-SPIN, %.3g x previous iterate + %.3g x %s", 1 - a, a, base)
     df["reference_model"] = str(model)
     df["reference_precision"] = precision
     write_table(out, df)
@@ -94,3 +93,20 @@ def reference_pass(spin: ReferenceConfig, pairs: list[Path], model: Path, out: P
     }
     log.info("reference: %s", summary)
     return summary
+
+
+def _score(model, tokenizer, encoded: list, spin: ReferenceConfig, precision: str) -> tuple[list, list]:
+    """Each pair's real and generated response log-probs under `model`, in the training precision."""
+    with forward_context(precision):
+        if spin.packing:
+            check_packing_supported(model)
+            return pair_logps(
+                model, encoded, tokenizer.pad_token_id, spin.ref_batch_size, "reference", hidden_eos(tokenizer, spin)
+            )
+        prompts = [p for p, _, _ in encoded] * 2
+        responses = [r for _, r, _ in encoded] + [g for _, _, g in encoded]
+        logps = response_logps(
+            model, prompts, responses, tokenizer.pad_token_id, spin.ref_batch_size, "reference",
+            hidden_eos(tokenizer, spin),
+        )  # fmt: skip
+        return logps[: len(encoded)], logps[len(encoded) :]

@@ -82,6 +82,9 @@ def mutate(path, value):
             "0.4.0",
             r"evaluation.bigbench.harness: input should be 'current' or 'v0.4.0'",
         ),
+        (("spin", "reference_alpha"), 0.2, r"spin.reference_alpha: offered in the recipe ablation"),
+        (("spin", "opponent"), "fictitious", r"spin.opponent: offered in the recipe ablation"),
+        (("spin", "reference_alpha"), 1.0, r"spin.reference_alpha: input should be less than 1, got 1.0"),
     ],
     ids=[
         "invalid_unknown_key",
@@ -103,6 +106,9 @@ def mutate(path, value):
         "invalid_recipe_variant_key",
         "invalid_tiny_paper_harness",
         "invalid_harness_name",
+        "invalid_main_run_alpha",
+        "invalid_main_run_opponent",
+        "invalid_alpha_one",
     ],
 )
 def test_invalid_config_names_the_key(path, value, message):
@@ -186,3 +192,14 @@ def test_paper_configs_run_the_leaderboard_on_the_papers_lm_eval():
     for name in ("paper", "paper-released", "paper-official"):
         cfg = validate_config(load_yaml(ROOT / "config" / f"{name}.yaml"))
         assert (cfg.evaluation.leaderboard.harness, cfg.evaluation.bigbench.harness) == ("v0.4.0", "current"), name
+
+
+def test_alpha_spin_needs_the_reference_pass():
+    from spin_core.config import SpinConfig
+
+    with pytest.raises(ValueError, match="reference_alpha: α-SPIN's mixed reference is scored by the reference pass"):
+        SpinConfig(reference="live", reference_alpha=0.5)
+    with pytest.raises(
+        ValueError, match=r"per_iteration.2: iteration 2's recipe breaks a rule: reference_alpha: α-SPIN"
+    ):
+        SpinConfig(reference="live", per_iteration={2: {"reference_alpha": 0.5}})
