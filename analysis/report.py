@@ -13,7 +13,7 @@ from spin_core import names
 from spin_core.config import SFT_STARTS, EvaluationConfig, GenerateConfig, SFTConfig, SpinConfig
 from spin_core.io import read_json, read_tables, write_table, write_text
 
-from . import claims, convergence, recipes
+from . import claims, convergence, recipes, stopping
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ TABLES = {
     "sft_start": True,
 }
 # The recipe ablation's outputs (`snakemake recipes`), written by gather_recipes.
-RECIPE_TABLES = ("recipe_ablation", "recipe_ablation_summary", "sft_starts")
+RECIPE_TABLES = ("recipe_ablation", "recipe_ablation_summary", "sft_starts", "stopping_rules", "stopping_summary")
 RECIPE_FIGURE = "recipe_ablation"
 FIGURES = {
     "benchmarks_vs_iteration": False,
@@ -167,6 +167,10 @@ def gather_recipes(
     _write_both(summary, Path(out_dir), "recipe_ablation_summary")
     starts = [("recipe ablation", int(Path(p).stem.removeprefix("seed")), p) for p in sft_metrics]
     _write_both(sft_start_table(starts), Path(out_dir), "sft_starts")
+    chains = run_rows[run_rows["recipe"] != names.CONTROL]  # the control is not SPIN: no rule stops it
+    rules = stopping.stopping_table(chains)
+    _write_both(rules, Path(out_dir), "stopping_rules")
+    _write_both(stopping.stopping_summary(rules), Path(out_dir), "stopping_summary")
     figures.recipe_ablation(table, figure)
     log.info(
         "recipe ablation: %s",

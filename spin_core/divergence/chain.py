@@ -36,6 +36,7 @@ from ..train.resume import remove_checkpoints
 from ..train.sft import continue_sft
 from ..train.spin import train_spin
 from .exact import exact_divergence, score_samples
+from .proxies import divergence_proxies
 from .samples import sample_heldout
 from .stability import realised_step
 
@@ -163,20 +164,53 @@ def measure(
     div: DivergenceConfig,
     generate: GenerateConfig,
     spin: SpinConfig,
+    previous: tuple[Path, str] | None = None,
 ) -> pd.DataFrame:
     """The exact KL of one model of the chain. Its held-out samples, per-response forward-KL scores
-    (for the realised step) and per-prompt KLs (for paired comparisons) stay in the work folder."""
+    (for the realised step), per-prompt KLs (for paired comparisons) and paper-scale proxies (against
+    `previous`, the model before it and its label) stay in the work folder."""
     out = work / f"divergence_{label}.csv"
-    if out.exists():
-        return pd.read_csv(out)
     samples = work / f"samples_{label}.parquet"
     if not samples.exists():
         write_table(samples, sample_heldout(div, generate, spin.view(EncodingConfig), model, test))
-    df = exact_divergence(div, model, world, samples, label, forward_out=work / f"forward_{label}.parquet",
-                          per_prompt_out=per_prompt_file(work, label),
-                          reverse_out=work / f"reverse_{label}.parquet")  # fmt: skip
+    if out.exists():
+        df = pd.read_csv(out)
+    else:
+        df = exact_divergence(div, model, world, samples, label, forward_out=work / f"forward_{label}.parquet",
+                              per_prompt_out=per_prompt_file(work, label),
+                              reverse_out=work / f"reverse_{label}.parquet")  # fmt: skip
+        write_table(out, df)
+    measure_proxies(work, model, label, test, div, spin, previous)
+    return df
+
+
+def measure_proxies(
+    work: Path, model: Path, label: str, test: Path, div: DivergenceConfig, spin: SpinConfig, previous
+) -> pd.DataFrame:
+    """What a paper-scale user has of one model of the chain, computed as the workflow's proxies stage
+    does: the held-out NLL of the test split's human responses (one per prompt, not the samples the
+    exact KL is estimated on) and, against the model before it, the held-out real-vs-generated margin
+    with the beta of the step that made it."""
+    out = work / f"proxies_{label}.csv"
+    if out.exists():
+        return pd.read_csv(out)
+    t = names.parse_model(label).iteration
+    recipe = spin.for_iteration(t) if t >= 0 else spin
+    ref = {"ref_model": previous[0], "ref_samples": work / f"samples_{previous[1]}.parquet"} if previous else {}
+    df = divergence_proxies(div, recipe, model, work / f"samples_{label}.parquet", test, label, **ref)
     write_table(out, df)
     return df
+
+
+def chain_proxy(work: Path, labels: list[str], metric: str) -> dict[str, float]:
+    """Each model's mean of one proxy (heldout_nll, rv_margin), NaN where it has none (rv_margin: sft)."""
+    values = {}
+    for label in labels:
+        path = work / f"proxies_{label}.csv"
+        df = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["metric", "value"])
+        hit = df.loc[df["metric"] == metric, "value"]
+        values[label] = float(hit.iloc[0]) if len(hit) else float("nan")
+    return values
 
 
 def per_prompt_file(work: Path, label: str) -> Path:
@@ -248,8 +282,8 @@ def paired_changes(work: Path, labels: list[str]) -> pd.DataFrame:
 
 def run_chain(work: Path, sft: Path, iterations: int, step, measure_model, name: str) -> tuple[pd.DataFrame, list]:
     """sft, then `iterations` iterations made by step(t, previous) into work/iter{t}, each measured by
-    measure_model(model, label). Returns the tidy KL rows and the model labels in order."""
-    frames = [measure_model(Path(sft), names.SFT)]
+    measure_model(model, label, (previous model, its label) or None). Returns the tidy KL rows and the model labels in order."""
+    frames = [measure_model(Path(sft), names.SFT, None)]
     labels = [names.SFT]
     previous = Path(sft)
     for t in range(iterations):
@@ -258,6 +292,6 @@ def run_chain(work: Path, sft: Path, iterations: int, step, measure_model, name:
             log.info("%s: iteration %d/%d", name, t + 1, iterations)
             step(t, previous)
         labels.append(names.model_name(t))
-        frames.append(measure_model(model, labels[-1]))
+        frames.append(measure_model(model, labels[-1], (previous, labels[-2])))
         previous = model
     return pd.concat(frames, ignore_index=True), labels

@@ -69,7 +69,7 @@ def run_cell(
         sft,
         sweep.iterations,
         lambda t, previous: spin_iteration(work, t, previous, prompts, spin, generate, sft),
-        lambda model, label: measure(work, model, label, world, test, div, generate, spin),
+        lambda model, label, previous: measure(work, model, label, world, test, div, generate, spin, previous),
         name,
     )
     steps = chain_steps(work, labels)

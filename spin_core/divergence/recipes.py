@@ -23,6 +23,7 @@ from ..io import read_json, write_json, write_table
 from .chain import (
     chain_per_prompt,
     chain_prompts,
+    chain_proxy,
     chain_steps,
     control_iteration,
     inputs_stamp,
@@ -101,8 +102,12 @@ def run_recipe(
             spin_iteration(work, t, previous, prompts, spin, generate, sft)
 
     df, labels = run_chain(work, sft, recipes.iterations, step,
-                           lambda model, label: measure(work, model, label, world, test, div, generate, spin), name)  # fmt: skip
+                           lambda model, label, previous: measure(work, model, label, world, test, div, generate, spin,
+                                                                  previous), name)  # fmt: skip
     df["realised_step"] = df["model"].map(chain_steps(work, labels))
+    # What a paper-scale user has (analysis/stopping.py's rules read these)
+    df["heldout_nll"] = df["model"].map(chain_proxy(work, labels, "heldout_nll"))
+    df["heldout_margin"] = df["model"].map(chain_proxy(work, labels, "rv_margin"))
     df["steps"] = [_global_step(work, t) for t in df["iteration"]]
     keys = {"start": start, "recipe": recipe, "seed": int(seed)}
     per_prompt = chain_per_prompt(work, labels)

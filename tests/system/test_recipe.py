@@ -90,6 +90,11 @@ def test_recipe_runs_and_the_matched_control(tmp_path, world, tokenizer, tiny_mo
     assert set(rows[["start", "recipe", "seed"]].itertuples(index=False, name=None)) == {("saturated", "greedy", 1)}
     assert sorted(per_prompt.iteration.unique()) == [-1, 0, 1]
     assert len(per_prompt) == 3 * 2 * 4  # models x metrics x prompts
+    # What a paper-scale user has, per model (the stopping rules read it): held-out NLL of the human
+    # responses, and the held-out margin of the step that made the model (none for the SFT model).
+    assert rows["heldout_nll"].notna().all() and (rows["heldout_nll"] > 0).all()
+    assert rows[rows.iteration >= 0]["heldout_margin"].notna().all()
+    assert rows[rows.iteration < 0]["heldout_margin"].isna().all()
     stamp = (tmp_path / "greedy" / "iter1" / "model.safetensors").stat().st_mtime_ns
     again, _ = run("greedy")
     assert (tmp_path / "greedy" / "iter1" / "model.safetensors").stat().st_mtime_ns == stamp  # resumed, not retrained
@@ -100,3 +105,41 @@ def test_recipe_runs_and_the_matched_control(tmp_path, world, tokenizer, tiny_mo
     steps = lambda df: df.dropna(subset=["steps"]).drop_duplicates("iteration").set_index("iteration")["steps"]  # noqa: E731
     pd.testing.assert_series_equal(steps(control), steps(official))
     assert (steps(official) > 0).all()
+
+
+def test_published_fixes_run_as_recipe_variants(tmp_path, world, tokenizer, tiny_model):
+    """alpha-SPIN's variant trains on references mixed with the SFT model; fictitious play's samples
+    iteration 1's y' from the SFT model and iteration 0."""
+    import numpy as np
+
+    from spin_core.config import ControlConfig, RecipesConfig, RecipeVariant
+    from spin_core.divergence.recipes import run_recipe
+
+    train, test = make_tiny_sft_data(world, 16, 4, seed=0)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    world.save(tmp_path / "world.json")
+    save_model(tiny_model, tokenizer, tmp_path / "sft")
+    variants = {"alpha_05": RecipeVariant(spin={"reference_alpha": 0.5}),
+                "fictitious": RecipeVariant(spin={"opponent": "fictitious"})}  # fmt: skip
+    recipes = RecipesConfig(iterations=2, n_prompts=16, seeds=1, divergence_prompts=4, divergence_samples=2,
+                            variants=variants, control=False)  # fmt: skip
+    spin = SpinConfig(max_length=48, max_prompt_length=12, per_device_train_batch_size=8, logging_steps=1,
+                      warmup_ratio=0.0, optim="sgd", learning_rate=1e-3, num_train_epochs=1.0)  # fmt: skip
+    common = dict(recipes=recipes, spin=spin, generate=GenerateConfig(max_new_tokens=12, batch_size=16),
+                  divergence=DivergenceConfig(max_new_tokens=12, batch_size=16), control=ControlConfig(),
+                  start="saturated", seed=0, sft=tmp_path / "sft", world=tmp_path / "world.json",
+                  train=tmp_path / "train.jsonl", test=tmp_path / "test.jsonl")  # fmt: skip
+    for recipe in variants:
+        run_recipe(
+            recipe=recipe, work_dir=tmp_path / recipe, per_prompt_out=tmp_path / f"{recipe}.pp.parquet", **common
+        )
+    pairs = pd.read_parquet(tmp_path / "alpha_05" / "pairs_iter1.parquet")
+    assert set(pairs.base_model) == {str(tmp_path / "sft")} and set(pairs.reference_model) == {
+        str(tmp_path / "alpha_05" / "iter0")
+    }
+    np.testing.assert_allclose(pairs.ref_logp_real, 0.5 * pairs.previous_logp_real + 0.5 * pairs.base_logp_real)
+    assert not np.allclose(pairs.previous_logp_real, pairs.base_logp_real)  # iteration 0 moved the model
+    generated = pd.read_parquet(tmp_path / "fictitious" / "generated_iter1.parquet")
+    assert set(generated.opponent) <= {"sft", "iter0"} and len(generated) == 16
+    assert set(pd.read_parquet(tmp_path / "fictitious" / "generated_iter0.parquet").opponent) == {"sft"}  # all it has
