@@ -1,4 +1,4 @@
-"""Report stage: `python -m analysis.cli tables|figures|map|recipes ...` (rules/report.smk calls these).
+"""Report stage: `python -m analysis.cli tables|figures|map|recipes|long-horizon ...` (rules/report.smk calls these).
 The command lines are generated from the functions' signatures, as spin_core.cli's are."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ COMMANDS = {
     "figures": Command("analysis.report:write_figures"),
     "map": Command("analysis.report:gather_map"),
     "recipes": Command("analysis.report:gather_recipes"),
+    "long-horizon": Command("analysis.report:gather_long_horizon"),
 }
 
 if __name__ == "__main__":

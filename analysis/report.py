@@ -13,7 +13,7 @@ from spin_core import names
 from spin_core.config import SFT_STARTS, EvaluationConfig, GenerateConfig, SFTConfig, SpinConfig
 from spin_core.io import read_json, read_tables, write_table, write_text
 
-from . import claims, convergence, recipes, stopping
+from . import claims, convergence, long_horizon, recipes, stopping
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _read(path: Path | None) -> pd.DataFrame | None:
 
 
 def _write_both(df: pd.DataFrame, out_dir: Path, name: str) -> None:
-    assert name in TABLES or name in RECIPE_TABLES, name
+    assert name in TABLES or name in RECIPE_TABLES or name == names.LONG_HORIZON_TABLE, name
     write_table(out_dir / f"{name}.csv", df)
     write_text(out_dir / f"{name}.md", claims.to_markdown(df))
     log.info("wrote %s/%s.{csv,md} (%d rows)", out_dir, name, len(df))
@@ -176,6 +176,13 @@ def gather_recipes(
         "recipe ablation: %s",
         summary[["start", "recipe", "metric", "curve", "falls_each_iteration"]].to_dict("records"),
     )
+
+
+def gather_long_horizon(runs: list[Path], out_dir: Path) -> None:
+    """The long chains' table, per iteration over seeds (analysis/long_horizon.py)."""
+    table = long_horizon.long_horizon_table(read_tables(runs))
+    _write_both(table, Path(out_dir), names.LONG_HORIZON_TABLE)
+    log.info("long horizon: %s", table[["model", "forward_kl", "gap", "data_gap"]].round(3).to_dict("records"))
 
 
 def write_figures(

@@ -102,3 +102,64 @@ rule recipes:
     shell:
         "python -m analysis.cli recipes --runs {input.runs:q} --per-prompt {input.per_prompt:q}"
         " --sft-metrics {input.sft:q} --out-dir results/tables --figure {output.figure:q} 2>&1 | tee {log:q}"
+
+
+# Where a long chain settles (its own target: `snakemake --cores all long_horizon`): one recipe of the
+# ablation from one start for convergence.long_horizon.iterations iterations, from the ablation's SFT
+# models, each model with its memorisation gap (divergence/memorisation.py).
+LONG = CFG.convergence.long_horizon
+
+
+rule long_horizon_run:
+    input:
+        sft=names.recipe_sft(LONG.start, "{r}"),
+        world="data/world/world.json",
+        train="data/sft/train.jsonl",
+        test="data/sft/test.jsonl",
+    output:
+        rows=names.long_horizon_run("{r}"),
+        per_prompt=names.long_horizon_run("{r}").replace(".csv", ".per_prompt.parquet"),
+    wildcard_constraints:
+        r=r"\d+",
+    params:
+        cfg=params_json(
+            long_horizon=LONG,
+            recipes=RECIPES,
+            spin=CFG.spin,
+            generate=CFG.generate,
+            divergence=CFG.divergence,
+            control=CFG.convergence.control,
+        ),
+        work_dir=lambda w: names.long_horizon_work(w.r),
+    log:
+        "logs/long_horizon/seed{r}.log",
+    benchmark:
+        "results/benchmarks/long_horizon/seed{r}.tsv"
+    threads: res("map", "threads")
+    resources:
+        mem_mb=res("map", "mem_mb"),
+        runtime=res("map", "runtime"),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli long-horizon-run --params {params.cfg:q} --seed {wildcards.r}"
+        " --sft {input.sft:q} --world {input.world:q} --train {input.train:q} --test {input.test:q}"
+        " --work-dir {params.work_dir:q} --per-prompt-out {output.per_prompt:q} --out {output.rows:q} 2>&1 | tee {log:q}"
+
+
+rule long_horizon:
+    input:
+        runs=[names.long_horizon_run(k) for k in range(LONG.seeds)],
+    output:
+        table=f"results/tables/{names.LONG_HORIZON_TABLE}.csv",
+        markdown=f"results/tables/{names.LONG_HORIZON_TABLE}.md",
+    log:
+        "logs/long_horizon/long_horizon.log",
+    threads: 1
+    resources:
+        mem_mb=res("report", "mem_mb"),
+        runtime=res("report", "runtime"),
+    conda:
+        "../envs/analysis.yaml"
+    shell:
+        "python -m analysis.cli long-horizon --runs {input.runs:q} --out-dir results/tables 2>&1 | tee {log:q}"

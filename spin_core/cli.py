@@ -66,6 +66,7 @@ COMMANDS = {
     "theory": Command("spin_core.divergence.theory:theory_overlay", table=True),
     "map-cell": Command("spin_core.divergence.convergence_map:run_cell", table=True),
     "recipe-run": Command("spin_core.divergence.recipes:run_recipe", table=True),
+    "long-horizon-run": Command("spin_core.divergence.recipes:run_long_horizon", table=True),
     "eval-tasks": Command("spin_core.world.tasks:build_tiny_eval_tasks"),
     "fetch": Command("spin_core.evaluate.fetch:fetch_verified"),
     "eval-lm": Command("spin_core.evaluate.harness:evaluate_task"),

@@ -510,6 +510,16 @@ class RecipesConfig(_Section):
         return replace(spin, **v.spin.model_dump()), replace(generate, **v.generate.model_dump())
 
 
+class LongHorizonConfig(_Section):
+    """Where a long chain settles (divergence/memorisation.py): one recipe of the ablation from one SFT
+    start, for many iterations, on the ablation's prompts and held-out sizes and its SFT models."""
+
+    iterations: Annotated[int, Field(ge=2)] = 10
+    seeds: Positive = 3
+    start: SFTStart = "saturated"
+    recipe: RecipeName = "official"  # a variant of convergence.recipes.variants
+
+
 class ConvergenceConfig(_Section):
     """The convergence study on the tiny world: seed chains, the control, theory, the map, the recipes."""
 
@@ -518,6 +528,21 @@ class ConvergenceConfig(_Section):
     theory: TheoryConfig = Field(default_factory=TheoryConfig)
     map: MapConfig = Field(default_factory=MapConfig)
     recipes: RecipesConfig = Field(default_factory=RecipesConfig)
+    long_horizon: LongHorizonConfig = Field(default_factory=LongHorizonConfig)
+
+    @model_validator(mode="after")
+    def _long_horizon_recipe(self):
+        if self.long_horizon.recipe not in self.recipes.variants:
+            _fail(
+                "long_horizon.recipe",
+                f"{self.long_horizon.recipe!r} is not in recipes.variants ({sorted(self.recipes.variants)})",
+            )
+        if self.long_horizon.seeds > self.recipes.seeds:
+            _fail(
+                "long_horizon.seeds",
+                f"runs from the ablation's SFT models: at most recipes.seeds ({self.recipes.seeds})",
+            )
+        return self
 
 
 class LmEvalTask(_Section):

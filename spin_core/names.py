@@ -240,6 +240,18 @@ def recipe_work(start: str, recipe: str, seed) -> str:
     return f"work/recipes/{start}/{recipe}/seed{seed}"
 
 
+def long_horizon_run(seed) -> str:
+    """A long chain's tidy rows with its memorisation gaps (convergence.long_horizon)."""
+    return f"results/long_horizon/seed{seed}.csv"
+
+
+def long_horizon_work(seed) -> str:
+    return f"work/long_horizon/seed{seed}"
+
+
+LONG_HORIZON_TABLE = "long_horizon"  # results/tables/long_horizon.{csv,md}
+
+
 # ---------------------------------------------------------------- what rules ask for (plain values in, paths out)
 def proxy_reference(model: str) -> dict[str, str]:
     """The previous iterate of `model` and its held-out samples, for the real-vs-generated proxy (none for

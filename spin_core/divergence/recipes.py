@@ -17,7 +17,16 @@ from pathlib import Path
 import pandas as pd
 
 from .. import names
-from ..config import ControlConfig, DivergenceConfig, GenerateConfig, RecipesConfig, SpinConfig, replace, replicate
+from ..config import (
+    ControlConfig,
+    DivergenceConfig,
+    GenerateConfig,
+    LongHorizonConfig,
+    RecipesConfig,
+    SpinConfig,
+    replace,
+    replicate,
+)
 from ..errors import DataError
 from ..io import read_json, write_json, write_table
 from .chain import (
@@ -33,6 +42,7 @@ from .chain import (
     spin_iteration,
     start_work_dir,
 )
+from .memorisation import chain_memorisation
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +130,31 @@ def _global_step(work: Path, t: int) -> float:
     """The training steps that made iteration t (NaN for the SFT model)."""
     path = metrics_file(work, t)
     return float(read_json(path)["final"]["global_step"]) if t >= 0 and path.exists() else float("nan")
+
+
+def run_long_horizon(
+    long_horizon: LongHorizonConfig,
+    recipes: RecipesConfig,
+    spin: SpinConfig,
+    generate: GenerateConfig,
+    divergence: DivergenceConfig,
+    control: ControlConfig,
+    seed: int,
+    sft: Path,
+    world: Path,
+    train: Path,
+    test: Path,
+    work_dir: Path,
+    per_prompt_out: Path,
+) -> pd.DataFrame:
+    """One long chain (convergence.long_horizon): the ablation's run of its recipe from its start for
+    `iterations` iterations, each model with its memorisation gap (divergence/memorisation.py) on the
+    chain's own training prompts, against fresh p_data responses drawn with the run's seed."""
+    rows = run_recipe(replace(recipes, iterations=long_horizon.iterations), spin, generate, divergence, control,
+                      long_horizon.recipe, long_horizon.start, seed, sft, world, train, test, work_dir,
+                      per_prompt_out)  # fmt: skip
+    work = Path(work_dir)
+    labels = [names.SFT] + [names.model_name(t) for t in range(long_horizon.iterations)]
+    models = {label: Path(sft) if label == names.SFT else work / label for label in labels}
+    gaps = chain_memorisation(work, models, world, work / "prompts.jsonl", spin, seed, divergence.batch_size)
+    return rows.merge(gaps, on="model", how="left")

@@ -326,6 +326,13 @@ def test_recipes_target_from_both_starts(micro_run):
     assert set(summary.falls_each_iteration) <= {"reproduced", "not reproduced", "inconclusive"}
     spin_rows = summary[summary.recipe != "sft_continued"]
     assert spin_rows.vs_control_verdict.isin(["reproduced", "not reproduced", "inconclusive"]).all()
+    # The stopping rules named in advance, scored per chain against the exact forward KL.
+    rules = pd.read_csv(tables / "stopping_rules.csv")
+    assert set(rules.rule) == {"nll_first_rise", "nll_lowest", "margin_positive", "all_iterations", "sft_only"}
+    assert len(rules) == 5 * 2 * 2 and (rules.nats_lost >= 0).all()  # rules x starts x SPIN variants, 1 seed
+    assert (rules.hit == (rules.nats_lost == 0)).all()
+    stop = pd.read_csv(tables / "stopping_summary.csv")
+    assert set(stop.start) == {"all", "saturated", "weak"} and stop.hit_rate.between(0, 1).all()
     starts = pd.read_csv(tables / "sft_starts.csv").set_index("start")
     assert starts.loc["weak", "epochs_run"] == 1 and starts.loc["saturated", "epochs_run"] >= 1
     assert (micro_run / "results/figures/recipe_ablation.png").stat().st_size > 10_000
@@ -342,6 +349,18 @@ def test_recipes_target_from_both_starts(micro_run):
     assert "not run" not in set(claims.verdict)
     proc = run_snakemake(micro_run, "-n", timeout=120)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_long_horizon_target(micro_run):
+    """`snakemake long_horizon`: the long chains from the ablation's SFT models, each model with its exact
+    KL, held-out NLL and memorisation gap, in one table per iteration."""
+    proc = run_snakemake(micro_run, "long_horizon", timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    table = pd.read_csv(micro_run / "results/tables/long_horizon.csv")
+    assert list(table.model) == ["sft", "iter0", "iter1", "iter2"] and set(table.seeds) == {1}  # micro: 3 iterations
+    assert table[["forward_kl", "reverse_kl", "heldout_nll", "gap", "data_gap"]].notna().all().all()
+    assert table.data_gap.nunique() == 1  # p_data's own gap: the same responses for every model
 
 
 def test_snakemake_lint_is_clean(tmp_path):

@@ -74,3 +74,19 @@ def test_a_chain_without_heldout_nll_is_an_error():
     c = _chain("weak", 1, kl=[9.0, 8.0], nll=[22.0, NAN], margin=[NAN, 0.3])
     with pytest.raises(ValueError, match="a model has no held-out NLL"):
         stopping_table(c)
+
+
+def test_long_horizon_table_averages_seeds_per_iteration():
+    from analysis.long_horizon import long_horizon_table
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 1.0)):
+        for model, it, kl, gap in (("sft", -1, 7.0, 0.1), ("iter0", 0, 8.0, 2.0)):
+            for metric, value in (("forward_kl", kl + shift), ("reverse_kl", 2 * kl)):
+                rows.append({"seed": seed, "model": model, "iteration": it, "metric": metric, "value": value,
+                             "heldout_nll": 20.0 + shift, "gap": gap + shift, "data_gap": 0.05})  # fmt: skip
+    table = long_horizon_table(pd.DataFrame(rows))
+    assert list(table.model) == ["sft", "iter0"] and list(table.seeds) == [2, 2]
+    it0 = table.set_index("model").loc["iter0"]
+    assert it0.forward_kl == pytest.approx(8.5) and (it0.forward_kl_min, it0.forward_kl_max) == (8.0, 9.0)
+    assert it0.gap == pytest.approx(2.5) and it0.reverse_kl == pytest.approx(16.0)
