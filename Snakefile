@@ -3,7 +3,8 @@
 #   snakemake --configfile config/paper.yaml --profile profiles/slurm   paper scale on a cluster
 #   snakemake --report results/report.html                  the report (tables + figures)
 #   snakemake --cores all convergence_map                    the beta x budget sweep (~8 min)
-#   snakemake --cores all recipes                            the recipe ablation from both SFT starts (~7 min)
+#   snakemake --cores all recipes                            the recipe ablation from both SFT starts (~25 min)
+#   snakemake --cores all long_horizon                       10 iterations of one recipe: where they settle
 # The Snakefile only includes the stages and names the final targets; see rules/*.smk.
 
 # The default config is used only when no --configfile is given, so paper.yaml is not merged
