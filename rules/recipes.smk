@@ -118,7 +118,7 @@ rule long_horizon_run:
         test="data/sft/test.jsonl",
     output:
         rows=names.long_horizon_run("{r}"),
-        per_prompt=names.long_horizon_run("{r}").replace(".csv", ".per_prompt.parquet"),
+        per_prompt=names.long_horizon_per_prompt("{r}"),
     wildcard_constraints:
         r=r"\d+",
     params:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_serializer, model_validator
 from typing_extensions import TypedDict
 
-from .evaluate.lm_eval_versions import HARNESSES, PROMPT_SHOTS
+from .evaluate.lm_eval_versions import HARNESSES, prompt_shots
 from .names import CONTROL, TINY_TASKS, chain_models, main_models, replicate_seed_offset, seed_chains, sft_model
 
 
@@ -582,13 +582,13 @@ class LmEvalFamily(_Section):
         # num_fewshot counts the exemplars the model sees; where the harness's prompt text holds them
         # (v0.4.0's BBH CoT), the count is fixed by the text.
         for task, spec in self.tasks.items():
-            for prefix, in_prompt in PROMPT_SHOTS.get(self.harness, {}).items():
-                if task.startswith(prefix) and spec.num_fewshot != in_prompt:
-                    _fail(
-                        f"tasks.{task}.num_fewshot",
-                        f"lm-eval {self.harness}'s {prefix}* prompts hold exactly {in_prompt} exemplars in their "
-                        f"text; set {in_prompt} (got {spec.num_fewshot})",
-                    )
+            held = prompt_shots(self.harness, task)
+            if held and spec.num_fewshot != held[1]:
+                _fail(
+                    f"tasks.{task}.num_fewshot",
+                    f"lm-eval {self.harness}'s {held[0]}* prompts hold exactly {held[1]} exemplars in their "
+                    f"text; set {held[1]} (got {spec.num_fewshot})",
+                )
         return self
 
 

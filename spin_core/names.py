@@ -245,6 +245,10 @@ def long_horizon_run(seed) -> str:
     return f"results/long_horizon/seed{seed}.csv"
 
 
+def long_horizon_per_prompt(seed) -> str:
+    return f"results/long_horizon/seed{seed}.per_prompt.parquet"
+
+
 def long_horizon_work(seed) -> str:
     return f"work/long_horizon/seed{seed}"
 

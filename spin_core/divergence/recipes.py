@@ -156,5 +156,6 @@ def run_long_horizon(
     work = Path(work_dir)
     labels = [names.SFT] + [names.model_name(t) for t in range(long_horizon.iterations)]
     models = {label: Path(sft) if label == names.SFT else work / label for label in labels}
-    gaps = chain_memorisation(work, models, world, work / "prompts.jsonl", spin, seed, divergence.batch_size)
+    prompts = chain_prompts(work, train, recipes.n_prompts)  # the file the chain trained on (already written)
+    gaps = chain_memorisation(work, models, world, prompts, spin, seed, divergence.batch_size)
     return rows.merge(gaps, on="model", how="left")

@@ -45,17 +45,17 @@ def installed_version() -> str | None:
         return None
 
 
-def harness_problem(harness: str, key: str, have: str | None = None, where: str = "this environment") -> str | None:
-    """Why `where` (holding lm-eval `have`; default: this interpreter's) cannot run `harness`, named
-    by config `key`; None if it can."""
+def harness_problem(harness: str, key: str, python: str | None = None) -> str | None:
+    """Why the jobs' interpreter (`python`; None: this one) cannot run `harness`, named by config
+    `key`; None if it can."""
     wanted = HARNESSES[harness]
-    have = installed_version() if where == "this environment" else have
+    have = installed_version() if python is None else venv_version(python)
     if have is not None and Version(have) in SpecifierSet(wanted):
         return None
-    if where != "this environment" and not Path(where).exists():
-        found = f"{where} does not exist"
+    if python is not None and not Path(python).exists():
+        found = f"{python} does not exist"
     else:
-        found = f"{where} has {'no lm-eval' if have is None else f'lm-eval {have}'}"
+        found = f"{python or 'this environment'} has {'no lm-eval' if have is None else f'lm-eval {have}'}"
     return (
         f"{key}: {harness!r} runs lm-eval{wanted}, but {found}; run with --use-conda (envs/{HARNESS_ENVS[harness]}) "
         f"or build its environment: {HARNESS_SETUP[harness]}"
@@ -88,10 +88,7 @@ def workflow_problems(families: dict, use_conda: bool, root: str | Path = ".") -
         if not family.tasks:
             continue
         python = job_python(family.harness, use_conda, root)
-        if python == "python":
-            problems.append(harness_problem(family.harness, f"{key}.harness"))
-        else:
-            problems.append(harness_problem(family.harness, f"{key}.harness", venv_version(python), where=python))
+        problems.append(harness_problem(family.harness, f"{key}.harness", None if python == "python" else python))
     return [p for p in problems if p]
 
 
@@ -103,10 +100,13 @@ def check_harness(harness: str, key: str) -> str:
     return installed_version()
 
 
+def prompt_shots(harness: str, task: str) -> tuple[str, int] | None:
+    """(the task prefix, the exemplars) when `harness`'s prompt text for `task` holds its exemplars."""
+    return next(((p, n) for p, n in PROMPT_SHOTS.get(harness, {}).items() if task.startswith(p)), None)
+
+
 def lm_eval_shots(harness: str, task: str, num_fewshot: int) -> int:
     """The num_fewshot to hand lm-eval for `task`: the config's, less the exemplars the harness's
     prompt text already holds (PROMPT_SHOTS; the config requires the two to agree)."""
-    for prefix, in_prompt in PROMPT_SHOTS.get(harness, {}).items():
-        if task.startswith(prefix):
-            return num_fewshot - in_prompt
-    return num_fewshot
+    held = prompt_shots(harness, task)
+    return num_fewshot - held[1] if held else num_fewshot
