@@ -5,6 +5,8 @@
 #   snakemake --cores all convergence_map                    the beta x budget sweep (~8 min)
 #   snakemake --cores all recipes                            the recipe ablation from both SFT starts (~25 min)
 #   snakemake --cores all long_horizon                       10 iterations of one recipe: where they settle
+#   snakemake --cores all data_size                          SPIN from SFT models on 500..32000 rows, and fresh rows
+#   snakemake --cores all capacity                           SPIN from SFT models of three widths
 # The Snakefile only includes the stages and names the final targets; see rules/*.smk.
 
 # The default config is used only when no --configfile is given, so paper.yaml is not merged
@@ -34,6 +36,7 @@ else:
     if TINY:
 
         include: "rules/recipes.smk"
+        include: "rules/studies.smk"
 
 
 include: "rules/divergence.smk"
@@ -48,7 +51,7 @@ report: "report/workflow.rst"
 
 
 FINAL_TARGETS = names.final_targets(
-    ITERATIONS, TINY, not RELEASED, EVAL_ON, TABLES, FIGURES, MAP_DONE, RECIPES_DONE
+    ITERATIONS, TINY, not RELEASED, EVAL_ON, TABLES, FIGURES, MAP_DONE, RECIPES_DONE, STUDIES_DONE
 )
 
 

@@ -1,4 +1,4 @@
-"""Report stage: `python -m analysis.cli tables|figures|map|recipes|long-horizon ...` (rules/report.smk calls these).
+"""Report stage: `python -m analysis.cli tables|figures|map|recipes|long-horizon|study ...` (rules/report.smk calls these).
 The command lines are generated from the functions' signatures, as spin_core.cli's are."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ COMMANDS = {
     "map": Command("analysis.report:gather_map"),
     "recipes": Command("analysis.report:gather_recipes"),
     "long-horizon": Command("analysis.report:gather_long_horizon"),
+    "study": Command("analysis.report:gather_study"),
 }
 
 if __name__ == "__main__":

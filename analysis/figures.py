@@ -275,3 +275,40 @@ def recipe_ablation(table: pd.DataFrame, png) -> None:
             ax.legend(fontsize=7)
     fig.suptitle("Recipe ablation: exact KL to p_data per iteration (lines: seed mean; bands: seed min-max)")
     save(fig, png)
+
+
+def study(table: pd.DataFrame, png, title: str) -> None:
+    """The data-size or capacity study: per arm, by iteration, the exact forward KL, its change from the
+    arm's own SFT model (the arms start at very different levels) and the memorisation gap (lines: seed
+    mean; bands: seed min-max; bars: 95% CI over prompts of the seed-averaged per-prompt KL), one panel
+    per quantity, each with its own scale."""
+    arms = list(dict.fromkeys(table.arm))
+    panels = [("mean", "exact KL(p_data || p_t)"), ("change", "KL(p_data || p_t) minus the arm's SFT model"),
+              ("gap", "memorisation gap: log p(y_train) - log p(y_new)")]  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (column, name) in zip(axes[0], panels):
+        for k, arm in enumerate(arms):
+            p = table[(table.arm == arm) & (table.metric == "forward_kl")].sort_values("iteration")
+            if p.empty:
+                continue
+            fresh = arm.startswith("fresh")
+            style = dict(color=f"C{k}", marker="s" if fresh else "o", ls="--" if fresh else "-")
+            base = p["mean"].iloc[0] if column == "change" else 0.0
+            y, low, high = {
+                "mean": (p["mean"], p.band_low, p.band_high),
+                "change": (p["mean"] - base, p.band_low - base, p.band_high - base),
+                "gap": (p["gap"], p["gap_min"], p["gap_max"]),
+            }[column]
+            ax.plot(p.iteration, y, label=f"{arm} ({int(p.n_seeds.max())} seeds)", **style)
+            if p.n_seeds.max() > 1:
+                ax.fill_between(p.iteration, low, high, color=style["color"], alpha=0.12)
+            if column == "mean":
+                ax.errorbar(p.iteration, p["mean"], yerr=[p["mean"] - p.ci_low, p.ci_high - p["mean"]], fmt="none",
+                            ecolor=style["color"], capsize=3, alpha=0.7)  # fmt: skip
+        if column == "change":
+            ax.axhline(0, color="k", lw=0.8)
+        iteration_ticks(ax, table.iteration)
+        ax.set(title=name, xlabel=ITER_LABEL, ylabel="nats per response")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title} (arm n<rows>_h<width>; fresh: new p_data rows every iteration)")
+    save(fig, png)

@@ -17,11 +17,23 @@ from .convergence import classify_trajectory
 METRICS = ("forward_kl", "reverse_kl")
 
 
-def ablation_table(runs: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """One row per start, recipe, metric and iteration."""
+RUN_KEYS = ("start", "recipe")  # what names one curve of the ablation (the seeds are its band)
+
+
+def _select(df: pd.DataFrame, keys, values) -> pd.DataFrame:
+    mask = np.ones(len(df), dtype=bool)
+    for k, v in zip(keys, values):
+        mask &= (df[k] == v).to_numpy()
+    return df[mask]
+
+
+def ablation_table(runs: pd.DataFrame, per_prompt: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
+    """One row per curve (`keys`: start and recipe; an arm in the data-size and capacity studies),
+    metric and iteration."""
+    keys = list(keys)
     rows = []
-    for (start, recipe, metric), part in runs.groupby(["start", "recipe", "metric"], sort=False):
-        pp = per_prompt[(per_prompt.start == start) & (per_prompt.recipe == recipe) & (per_prompt.metric == metric)]
+    for values, part in runs.groupby(keys + ["metric"], sort=False):
+        pp = _select(per_prompt, keys + ["metric"], values)
         curve = paired.by_prompt(pp, "iteration")
         step_by_target = {s["to"]: s for s in paired.steps(curve)}
         for t, at in part.groupby("iteration"):
@@ -29,9 +41,7 @@ def ablation_table(runs: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame
             step = step_by_target.get(t, {})
             rows.append(
                 {
-                    "start": start,
-                    "recipe": recipe,
-                    "metric": metric,
+                    **dict(zip(keys + ["metric"], values)),
                     "iteration": int(t),
                     "mean": at["value"].mean(),
                     "band_low": at["value"].min(),
@@ -46,7 +56,7 @@ def ablation_table(runs: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame
                     "training_steps": at["steps"].mean() if "steps" in at else np.nan,
                 }
             )
-    return pd.DataFrame(rows).sort_values(["start", "recipe", "metric", "iteration"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(keys + ["metric", "iteration"]).reset_index(drop=True)
 
 
 def _table_steps(part: pd.DataFrame) -> list[dict]:
@@ -57,23 +67,21 @@ def _table_steps(part: pd.DataFrame) -> list[dict]:
              "diff_ci_high": r.step_ci_high, "sign": paired_verdict(r.step_ci_low, r.step_ci_high)} for a, r in rows]  # fmt: skip
 
 
-def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFrame:
-    """Per start, recipe and metric: the curve of seed means, its trajectory label, whether it falls at
-    each iteration (paired steps), last minus SFT (paired), and SPIN minus the control at the last
-    iteration (paired; seed-averaged per prompt)."""
+def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame, keys=RUN_KEYS) -> pd.DataFrame:
+    """Per curve (`keys`) and metric: the curve of seed means, its trajectory label, whether it falls at
+    each iteration (paired steps), last minus SFT (paired), and (the ablation) SPIN minus the control
+    at the last iteration (paired; seed-averaged per prompt)."""
+    keys = list(keys)
     rows = []
-    for (start, recipe, metric), part in table.groupby(["start", "recipe", "metric"], sort=False):
+    for values, part in table.groupby(keys + ["metric"], sort=False):
         part = part.sort_values("iteration")
-        pp = per_prompt[(per_prompt.start == start) & (per_prompt.metric == metric)]
-        curve = paired.by_prompt(pp[pp.recipe == recipe], "iteration")
+        curve = paired.by_prompt(_select(per_prompt, keys + ["metric"], values), "iteration")
         step_rows = _table_steps(part)
         first, last = curve.columns.min(), curve.columns.max()
         overall = paired.difference(curve[last], curve[first])
         half = ((part.ci_high - part.ci_low) / 2).to_numpy()
         row = {
-            "start": start,
-            "recipe": recipe,
-            "metric": metric,
+            **dict(zip(keys + ["metric"], values)),
             "n_seeds": int(part.n_seeds.max()),
             "curve": " -> ".join(f"{v:.3g}" for v in part["mean"]),
             "trajectory": classify_trajectory(part["mean"].to_numpy(), half),
@@ -82,9 +90,13 @@ def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFr
             "last_minus_sft": overall["diff"],
             "last_minus_sft_ci": f"[{overall['diff_ci_low']:+.3g}, {overall['diff_ci_high']:+.3g}]",
             "median_realised_step": part["realised_step"].median(),
-            "vs_control": "",
-            "vs_control_verdict": "",
         }
+        rows.append(row)
+        if "recipe" not in keys:
+            continue
+        row.update(vs_control="", vs_control_verdict="")
+        start, recipe, metric = values
+        pp = per_prompt[(per_prompt.start == start) & (per_prompt.metric == metric)]
         control = pp[pp.recipe == CONTROL]
         if recipe != CONTROL and len(control):
             ctrl = paired.by_prompt(control, "iteration")
@@ -93,5 +105,4 @@ def ablation_summary(table: pd.DataFrame, per_prompt: pd.DataFrame) -> pd.DataFr
                 row["vs_control"] = (f"SPIN - {CONTROL} at {paired.iteration_label(last)} = {d['diff']:+.3g} "
                                      f"[{d['diff_ci_low']:+.3g}, {d['diff_ci_high']:+.3g}] nats")  # fmt: skip
                 row["vs_control_verdict"] = paired.lower_than(d)
-        rows.append(row)
     return pd.DataFrame(rows)

@@ -11,9 +11,10 @@ import pandas as pd
 
 from spin_core import names
 from spin_core.config import SFT_STARTS, EvaluationConfig, GenerateConfig, SFTConfig, SpinConfig
+from spin_core.errors import DataError
 from spin_core.io import read_json, read_tables, write_table, write_text
 
-from . import claims, convergence, long_horizon, recipes, stopping
+from . import claims, convergence, long_horizon, recipes, stopping, studies
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ TABLES = {
 # The recipe ablation's outputs (`snakemake recipes`), written by gather_recipes.
 RECIPE_TABLES = ("recipe_ablation", "recipe_ablation_summary", "sft_starts", "stopping_rules", "stopping_summary")
 RECIPE_FIGURE = "recipe_ablation"
+# The stopping rules over the convergence map's cells (`snakemake convergence_map`), written by gather_map.
+MAP_STOPPING_TABLES = ("stopping_rules_map", "stopping_summary_map")
 FIGURES = {
     "benchmarks_vs_iteration": False,
     "proxies_vs_iteration": False,
@@ -57,7 +60,14 @@ def _read(path: Path | None) -> pd.DataFrame | None:
 
 
 def _write_both(df: pd.DataFrame, out_dir: Path, name: str) -> None:
-    assert name in TABLES or name in RECIPE_TABLES or name == names.LONG_HORIZON_TABLE, name
+    known = {
+        *TABLES,
+        *RECIPE_TABLES,
+        *MAP_STOPPING_TABLES,
+        names.LONG_HORIZON_TABLE,
+        *(t for ts in names.STUDY_TABLES.values() for t in ts),
+    }
+    assert name in known, name
     write_table(out_dir / f"{name}.csv", df)
     write_text(out_dir / f"{name}.md", claims.to_markdown(df))
     log.info("wrote %s/%s.{csv,md} (%d rows)", out_dir, name, len(df))
@@ -185,6 +195,31 @@ def gather_long_horizon(runs: list[Path], out_dir: Path) -> None:
     log.info("long horizon: %s", table[["model", "forward_kl", "gap", "data_gap"]].round(3).to_dict("records"))
 
 
+def gather_study(
+    study: str, runs: list[Path], per_prompt: list[Path], sft_metrics: list[Path], sft_arms: list[str],
+    out_dir: Path, figure: Path,
+) -> None:  # fmt: skip
+    """A data-size or capacity study's tables (per iteration, summary, its SFT models: sft_arms[i] is
+    the arm of sft_metrics[i]) and its figure, from every arm's rows and per-prompt KLs."""
+    from . import figures  # matplotlib: only the figure commands pay for it
+
+    if study not in names.STUDY_TABLES:
+        raise ValueError(f"unknown study {study!r} ({', '.join(names.STUDY_TABLES)})")
+    if len(sft_arms) != len(sft_metrics):
+        raise ValueError(f"{len(sft_arms)} --sft-arms for {len(sft_metrics)} --sft-metrics")
+    table_name, summary_name, sft_name = names.STUDY_TABLES[study]
+    run_rows, pp = read_tables(runs), read_tables(per_prompt)
+    table = studies.study_table(run_rows, pp)
+    summary = studies.study_summary(table, pp)
+    _write_both(table, Path(out_dir), table_name)
+    _write_both(summary, Path(out_dir), summary_name)
+    sft_runs = [(arm, int(Path(p).stem.removeprefix("seed")), p) for arm, p in zip(sft_arms, sft_metrics)]
+    _write_both(sft_start_table(sft_runs), Path(out_dir), sft_name)
+    title = {"data_size": "Data size", "capacity": "Capacity"}[study]
+    figures.study(table, figure, f"{title}: the {run_rows['arm'].nunique()} arms of the study")
+    log.info("%s: %s", study, summary[["arm", "metric", "curve", "last_minus_sft_ci"]].to_dict("records"))
+
+
 def write_figures(
     tables: Path,
     out_dir: Path,
@@ -211,11 +246,21 @@ def write_figures(
         figures.proxy_tracking(exact_df, proxies_df, tracking, out_dir / "proxy_tracking.png")
 
 
-def gather_map(inputs: list[Path], out: Path, heatmap: Path, curves: Path) -> None:
-    """Gather the convergence-map cells, label each trajectory, write the map table and its figures."""
+def gather_map(inputs: list[Path], out: Path, heatmap: Path, curves: Path, stopping_dir: Path | None = None) -> None:
+    """Gather the convergence-map cells, label each trajectory, write the map table and its figures;
+    with stopping_dir, the stopping rules scored on every cell's chain (MAP_STOPPING_TABLES)."""
     from . import figures  # matplotlib: only the figure commands pay for it
 
     cells = pd.concat([pd.read_csv(p) for p in inputs], ignore_index=True)
+    if stopping_dir is not None:
+        if "heldout_nll" not in cells:
+            raise DataError(
+                f"{inputs[0]}: map cells without held-out NLL (made before the stopping rules read them);"
+                " rerun them: snakemake convergence_map --forcerun convergence_map_cell"
+            )
+        rules = stopping.stopping_table(cells, chain_keys=["cell"])
+        _write_both(rules, Path(stopping_dir), MAP_STOPPING_TABLES[0])
+        _write_both(stopping.stopping_summary(rules), Path(stopping_dir), MAP_STOPPING_TABLES[1])
     labelled = []
     for _, part in cells.groupby("cell", sort=False):
         fkl = part[part.metric == "forward_kl"].sort_values("iteration")

@@ -44,29 +44,31 @@ def kept_model(rule: str, nll: list[float], margin: list[float]) -> int:
     raise ValueError(f"unknown stopping rule {rule!r} (known: {', '.join(RULES)})")
 
 
-def stopping_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per chain and rule: the model kept, the one nearest p_data, and the nats lost."""
+def stopping_table(runs: pd.DataFrame, chain_keys=CHAIN_KEYS) -> pd.DataFrame:
+    """One row per chain (`chain_keys`: the ablation's start, recipe and seed; a map cell) and rule: the
+    model kept, the one nearest p_data, and the nats lost."""
     kl = runs[runs["metric"] == STOPPING_METRIC]
+    chain_keys = list(chain_keys)
     rows = []
-    for keys, chain in kl.groupby(CHAIN_KEYS, sort=True):
+    for keys, chain in kl.groupby(chain_keys, sort=True):
         chain = chain.sort_values("iteration")
         models, values = list(chain["model"]), list(chain["value"])
         nll, margin = list(chain["heldout_nll"]), list(chain["heldout_margin"])
         if any(math.isnan(v) for v in nll):
-            raise ValueError(f"chain {dict(zip(CHAIN_KEYS, keys))}: a model has no held-out NLL")
+            raise ValueError(f"chain {dict(zip(chain_keys, keys))}: a model has no held-out NLL")
         best = min(range(len(values)), key=lambda i: (values[i], i))
         for rule in RULES:
             i = kept_model(rule, nll, margin)
-            rows.append({**dict(zip(CHAIN_KEYS, keys)), "rule": rule, "kept": models[i], "nearest": models[best],
+            rows.append({**dict(zip(chain_keys, keys)), "rule": rule, "kept": models[i], "nearest": models[best],
                          "hit": i == best, "kept_kl": values[i], "nearest_kl": values[best],
                          "nats_lost": values[i] - values[best]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def stopping_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per rule, over all chains and per SFT start: how often it keeps the nearest model, and the nats
-    it loses (mean over chains, and the worst chain)."""
-    parts = [table.assign(start="all"), table]
+    """Per rule, over all chains and per SFT start (where the table has starts): how often it keeps the
+    nearest model, and the nats it loses (mean over chains, and the worst chain)."""
+    parts = [table.assign(start="all")] + ([table] if "start" in table else [])
     rows = []
     for (start, rule), part in pd.concat(parts).groupby(["start", "rule"], sort=False):
         rows.append({"start": start, "rule": rule, "chains": len(part), "hits": int(part["hit"].sum()),

@@ -12,7 +12,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, workflow.basedir)
-from analysis.report import RECIPE_FIGURE, RECIPE_TABLES, figure_names, table_names  # noqa: E402
+from analysis.report import MAP_STOPPING_TABLES, RECIPE_FIGURE, RECIPE_TABLES, figure_names, table_names  # noqa: E402
 from spin_core import names  # noqa: E402
 from spin_core.config import EncodingConfig, ReferenceConfig, params_json, replicate  # noqa: E402
 from spin_core.configfile import key_lines, load_yaml, validate_config  # noqa: E402
@@ -47,10 +47,11 @@ SEED_CHAINS = CFG.seed_chains  # replicate SPIN chains (tiny world), each from i
 CONTROL_ON = CFG.control_on  # the SFT-continued control (tiny world), from the main run's SFT model
 ALL_MODELS = CFG.all_models  # every model that gets held-out samples, divergences and proxies
 EVAL_ON = CFG.evaluation.enabled
-# The map and the recipe ablation are their own targets; once they have run, the default target and
-# the report keep them.
+# The map, the recipe ablation and the studies are their own targets; once they have run, the default
+# target and the report keep them.
 MAP_DONE = TINY and os.path.exists(names.MAP_TABLE)
 RECIPES_DONE = TINY and not RELEASED and os.path.exists(names.RECIPES_SUMMARY)
+STUDIES_DONE = [m for m in names.study_markers().values() if TINY and not RELEASED and os.path.exists(m)]
 
 
 wildcard_constraints:

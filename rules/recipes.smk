@@ -151,7 +151,11 @@ rule long_horizon:
     input:
         runs=[names.long_horizon_run(k) for k in range(LONG.seeds)],
     output:
-        table=f"results/tables/{names.LONG_HORIZON_TABLE}.csv",
+        table=report(
+            f"results/tables/{names.LONG_HORIZON_TABLE}.csv",
+            caption=f"../report/{names.LONG_HORIZON_TABLE}.rst",
+            category="Tables",
+        ),
         markdown=f"results/tables/{names.LONG_HORIZON_TABLE}.md",
     log:
         "logs/long_horizon/long_horizon.log",

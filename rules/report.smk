@@ -138,6 +138,11 @@ rule convergence_map:
             category="Figures",
         ),
         svgs=["results/figures/convergence_map.svg", "results/figures/convergence_map_curves.svg"],
+        stopping=[
+            report(f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables")
+            for name in MAP_STOPPING_TABLES
+        ],
+        stopping_md=[f"results/tables/{name}.md" for name in MAP_STOPPING_TABLES],
     log:
         "logs/convergence_map/map.log",
     threads: 1
@@ -148,4 +153,4 @@ rule convergence_map:
         "../envs/analysis.yaml"
     shell:
         "python -m analysis.cli map --inputs {input:q} --out {output.table:q}"
-        " --heatmap {output.heatmap:q} --curves {output.curves:q} 2>&1 | tee {log:q}"
+        " --heatmap {output.heatmap:q} --curves {output.curves:q} --stopping-dir results/tables 2>&1 | tee {log:q}"

@@ -8,7 +8,8 @@ export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSF
 ruff check spin_core analysis tests benchmarks scripts && ruff format --check spin_core analysis tests benchmarks scripts || exit 1
 # Two workers (pytest-xdist), a file's tests in one of them, the long files first (tests/conftest.py):
 # the workflow tests wait on jobs and sbatch as much as they compute. PYTEST_WORKERS=0 runs in one process.
-python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+# --durations=15: every run ends with the 15 slowest tests, so the next person sees where the time goes.
+python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "error: pytest collected no tests" >&2

@@ -67,6 +67,8 @@ COMMANDS = {
     "map-cell": Command("spin_core.divergence.convergence_map:run_cell", table=True),
     "recipe-run": Command("spin_core.divergence.recipes:run_recipe", table=True),
     "long-horizon-run": Command("spin_core.divergence.recipes:run_long_horizon", table=True),
+    "study-pool": Command("spin_core.divergence.studies:make_pool"),
+    "study-run": Command("spin_core.divergence.studies:run_study_arm", table=True),
     "eval-tasks": Command("spin_core.world.tasks:build_tiny_eval_tasks"),
     "fetch": Command("spin_core.evaluate.fetch:fetch_verified"),
     "eval-lm": Command("spin_core.evaluate.harness:evaluate_task"),

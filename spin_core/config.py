@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import TypedDict
 
 from .evaluate.lm_eval_versions import HARNESSES, prompt_shots
-from .names import CONTROL, TINY_TASKS, chain_models, main_models, replicate_seed_offset, seed_chains, sft_model
+from .names import (
+    CONTROL,
+    TINY_TASKS,
+    StudyArm,
+    chain_models,
+    main_models,
+    replicate_seed_offset,
+    seed_chains,
+    sft_model,
+)
 
 
 class _Section(BaseModel):
@@ -289,11 +298,17 @@ class _SpinSettings(_Lengths):
     )
     # Who samples y'. previous: the previous iterate (SPIN). fictitious: fictitious play (α-SPIN's other
     # fix), per prompt an iterate drawn uniformly from the chain's SFT model and every iterate so far.
-    opponent: Literal["previous", "fictitious"] = Field(
+    # ema: SAPO's opponent (arXiv 2405.20830) at iteration granularity, the exponential moving average
+    # of the chain's weights, E_0 = SFT and E_t = d E_(t-1) + (1-d) theta_(t-1) (d = ema_decay; 0 is SPIN).
+    opponent: Literal["previous", "fictitious", "ema"] = Field(
         "previous",
         description="previous: y' from the previous iterate (SPIN); fictitious: per prompt from a uniformly drawn"
-        " earlier model of the chain (SFT included)",
+        " earlier model of the chain (SFT included); ema: from the moving average of the chain's weights",
     )
+    ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    # SAPO's replay buffer at iteration granularity: iteration t trains on the generated pairs of the
+    # last `replay` iterations (t-replay+1 .. t); null: mix_previous_iteration decides (1 or 2).
+    replay: Positive | None = None
     dataloader_num_workers: NonNegative = 0
     gpus: NonNegative = 1
     accelerate_config: PathOrHubId | None = None
@@ -520,6 +535,43 @@ class LongHorizonConfig(_Section):
     recipe: RecipeName = "official"  # a variant of convergence.recipes.variants
 
 
+class StudiesConfig(_Section):
+    """The data-size and capacity studies (divergence/studies.py): one recipe of the ablation from SFT
+    models saturated (the same early-stopping rule) on other data sizes or at other widths, each arm a
+    chain on all of its SFT prompts, as the main run reuses its SFT prompts. Data size: the first
+    `data_sizes` rows of one pool whose first data.n_train rows are the main run's (the last
+    sft.validation_rows of each held out for early stopping), and `fresh`: new prompts with new p_data
+    responses at every iteration (the population objective), from the SFT model of that size. Capacity:
+    `hidden_sizes` on the main run's data. The two share the arm of the main run's size and width, run
+    once, so they share the recipe, iterations and seeds."""
+
+    recipe: RecipeName = "official"  # a variant of convergence.recipes.variants
+    iterations: Positive = 4
+    seeds: Positive = 2
+    data_sizes: Annotated[tuple[Annotated[int, Field(ge=2)], ...], Field(min_length=1)] = (500, 2000, 8000, 32000)
+    fresh: NonNegative = 2000  # prompts per iteration of the fresh arm (0: none); one of data_sizes
+    # SPIN prompts per iteration: an arm's first spin_prompts SFT rows (all of them where it has fewer).
+    # The paper's SPIN also takes a subset (50k) of its SFT model's data (UltraChat-200k); a cap keeps
+    # the 32000-row arm's chain the length of the main run's.
+    spin_prompts: Positive = 2000
+    hidden_sizes: Annotated[tuple[Positive, ...], Field(min_length=1)] = (32, 64, 128)
+    intermediate_ratio: Positive = 3  # intermediate_size = ratio x hidden_size (the default model's 192 / 64)
+    gap_prompts: Positive = 300  # SFT rows (the first: trained on at every size) the memorisation gap reads
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        for key in ("data_sizes", "hidden_sizes"):
+            values = list(getattr(self, key))
+            if values != sorted(set(values)):
+                _fail(key, f"distinct and increasing, got {values}")
+        if self.fresh and self.fresh not in self.data_sizes:
+            _fail(
+                "fresh",
+                f"starts from the SFT model of its size: one of data_sizes ({list(self.data_sizes)}), got {self.fresh}",
+            )
+        return self
+
+
 class ConvergenceConfig(_Section):
     """The convergence study on the tiny world: seed chains, the control, theory, the map, the recipes."""
 
@@ -529,14 +581,14 @@ class ConvergenceConfig(_Section):
     map: MapConfig = Field(default_factory=MapConfig)
     recipes: RecipesConfig = Field(default_factory=RecipesConfig)
     long_horizon: LongHorizonConfig = Field(default_factory=LongHorizonConfig)
+    studies: StudiesConfig = Field(default_factory=StudiesConfig)
 
     @model_validator(mode="after")
-    def _long_horizon_recipe(self):
-        if self.long_horizon.recipe not in self.recipes.variants:
-            _fail(
-                "long_horizon.recipe",
-                f"{self.long_horizon.recipe!r} is not in recipes.variants ({sorted(self.recipes.variants)})",
-            )
+    def _study_recipes(self):
+        for study in ("long_horizon", "studies"):
+            recipe = getattr(self, study).recipe
+            if recipe not in self.recipes.variants:
+                _fail(f"{study}.recipe", f"{recipe!r} is not in recipes.variants ({sorted(self.recipes.variants)})")
         if self.long_horizon.seeds > self.recipes.seeds:
             _fail(
                 "long_horizon.seeds",
@@ -720,10 +772,12 @@ class Config(_Section):
                 )
         for t in self.iterations:
             spin = self.spin.for_iteration(t)
-            for key, plain in (("reference_alpha", 0.0), ("opponent", "previous")):
+            for key, plain in (("reference_alpha", 0.0), ("opponent", "previous"), ("replay", None)):
                 if getattr(spin, key) != plain:
                     # The workflow's stages take one model each; a chain job holds all of its models.
                     _fail(f"spin.{key}", "offered in the recipe ablation (convergence.recipes.variants) only")
+        if self.tiny:
+            self._studies_fit()
         if self.tiny and self.evaluation.enabled:
             for family in TINY_TASKS:
                 if getattr(self.evaluation, family).harness != "current":
@@ -740,7 +794,50 @@ class Config(_Section):
                     )
         return self
 
+    def _studies_fit(self) -> None:
+        """The data-size and capacity studies build their models from sft.architecture and the SFT rule."""
+        studies = self.convergence.studies
+        if "hidden_size" not in self.sft.architecture:
+            _fail("sft.architecture.hidden_size", "required on the tiny world (the capacity study varies it)")
+        heads = self.sft.architecture.get("num_attention_heads", 32)
+        odd = [h for h in studies.hidden_sizes if h % heads]
+        if odd:
+            _fail(
+                "convergence.studies.hidden_sizes",
+                f"{odd} not divisible by sft.architecture.num_attention_heads ({heads})",
+            )
+        rows = studies.data_sizes[0] - self.sft.validation_rows
+        if rows < 1:
+            _fail(
+                "convergence.studies.data_sizes",
+                f"{studies.data_sizes[0]} leaves no rows to train on after sft.validation_rows ({self.sft.validation_rows})",
+            )
+        if studies.gap_prompts > min(rows, self.data.n_train - self.sft.validation_rows):
+            _fail("convergence.studies.gap_prompts", "at most the rows every arm's SFT model trained on"
+                  f" ({min(rows, self.data.n_train - self.sft.validation_rows)}: data_sizes[0] or data.n_train, less sft.validation_rows)")  # fmt: skip
+
     # ---- the run this config asks for (rules/common.smk binds these)
+    def study_arms(self, study: str) -> list[StudyArm]:
+        """The arms of the data-size study (each size at the main run's width, then the fresh arm) or of
+        the capacity study (each width at the main run's data size)."""
+        studies, width = self.convergence.studies, self.sft.architecture["hidden_size"]
+        if study == "data_size":
+            fresh = [StudyArm(studies.fresh, width, True)] if studies.fresh else []
+            return [StudyArm(n, width) for n in studies.data_sizes] + fresh
+        if study == "capacity":
+            return [StudyArm(self.data.n_train, h) for h in studies.hidden_sizes]
+        raise ValueError(f"unknown study {study!r} (data_size, capacity)")
+
+    def study_sft(self, arm: StudyArm, seed: int) -> SFTConfig:
+        """The SFT section of an arm's model: the recipe ablation's saturated start of that seed, at the
+        arm's width (intermediate_size scaled with it)."""
+        sft = RecipesConfig.sft_for(self.sft, "saturated", seed)
+        if arm.hidden == self.sft.architecture["hidden_size"]:
+            return sft
+        ratio = self.convergence.studies.intermediate_ratio
+        return replace(sft, architecture={**sft.architecture, "hidden_size": arm.hidden,
+                                          "intermediate_size": ratio * arm.hidden})  # fmt: skip
+
     @property
     def released_run(self) -> bool:
         """Released checkpoints are imported and evaluated; nothing is trained (rules/released.smk)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from dataclasses import dataclass
 
 from .errors import BadNameError
@@ -111,10 +112,13 @@ def shard_seed(seed: int, iteration: int, shard: int) -> int:
     return seed + 1000 * iteration + shard
 
 
-def pair_source_iterations(t: int, mix_previous_iteration: bool) -> list[int]:
+def pair_source_iterations(t: int, mix_previous_iteration: bool, replay: int | None = None) -> list[int]:
     """The iterations whose generated pairs iteration t trains on: t alone, or (the official rule,
-    `spin.mix_previous_iteration`) t-1 and t for t >= 1."""
+    `spin.mix_previous_iteration`) t-1 and t for t >= 1; with a replay buffer of `replay` iterations
+    (the recipe ablation's SAPO variant), the last `replay` of them up to t."""
     t = int(t)
+    if replay is not None:
+        return list(range(max(0, t - replay + 1), t + 1))
     return [t - 1, t] if mix_previous_iteration and t >= 1 else [t]
 
 
@@ -256,6 +260,82 @@ def long_horizon_work(seed) -> str:
 LONG_HORIZON_TABLE = "long_horizon"  # results/tables/long_horizon.{csv,md}
 
 
+# The data-size and capacity studies (divergence/studies.py). An arm is one SFT data size and model
+# width: n{N}_h{H} (SFT on the pool's first N rows, SPIN on all of them) or fresh{N}_h{H} (from the
+# n{N}_h{H} SFT model, new p_data rows at every iteration). The two studies share the arm of the main
+# run's data size and width, which is run once.
+STUDY_ARM_PATTERN = r"(n|fresh)\d+_h\d+"
+DATA_SIZE_TABLE = "data_size"  # results/tables/data_size{,_summary}.{csv,md}
+CAPACITY_TABLE = "capacity"
+# Each study's tables (per iteration, summary, its SFT models) and its figure, by the study's target name.
+STUDY_TABLES = {study: (study, f"{study}_summary", f"{study}_sft") for study in (DATA_SIZE_TABLE, CAPACITY_TABLE)}
+
+
+@dataclass(frozen=True)
+class StudyArm:
+    n_train: int  # SFT rows (the pool's first n_train); the fresh arm's rows per iteration
+    hidden: int  # the model's hidden_size
+    fresh: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'fresh' if self.fresh else 'n'}{self.n_train}_h{self.hidden}"
+
+    @property
+    def sft_arm(self) -> str:
+        """The arm whose SFT model this one starts from (the fresh arm: its size's)."""
+        return StudyArm(self.n_train, self.hidden).name
+
+
+def parse_study_arm(name: str) -> StudyArm:
+    m = re.fullmatch(r"(n|fresh)(\d+)_h(\d+)", name)
+    if m is None:
+        raise BadNameError(f"study arm {name!r}: expected n<rows>_h<hidden> or fresh<rows>_h<hidden>")
+    return StudyArm(int(m.group(2)), int(m.group(3)), m.group(1) == "fresh")
+
+
+def study_train(n_train, main_n_train: int) -> str:
+    """The SFT rows of a data size: the first n_train rows of the study pool (the main run's own file
+    at its size)."""
+    return "data/sft/train.jsonl" if int(n_train) == main_n_train else f"data/studies/train_n{n_train}.jsonl"
+
+
+def study_sft_model(arm: StudyArm, seed, main: StudyArm) -> str:
+    """The SFT model an arm starts from: the recipe ablation's saturated one of that seed where the arm
+    has the main run's size and width (the same settings and rows), else the study's own."""
+    if StudyArm(arm.n_train, arm.hidden) == main:
+        return recipe_sft("saturated", seed)
+    return study_sft(arm.sft_arm, seed)
+
+
+def study_sft(arm: str, seed) -> str:
+    return f"work/studies/sft/{arm}/seed{seed}"
+
+
+def study_sft_metrics(arm: str, seed) -> str:
+    return f"results/studies/sft/{arm}/seed{seed}.json"
+
+
+def study_sft_model_metrics(arm: StudyArm, seed, main: StudyArm) -> str:
+    """The metrics of the SFT model study_sft_model names."""
+    if StudyArm(arm.n_train, arm.hidden) == main:
+        return recipe_sft_metrics("saturated", seed)
+    return study_sft_metrics(arm.sft_arm, seed)
+
+
+def study_run(arm: str, seed) -> str:
+    """An arm's tidy rows (exact KL, proxies and memorisation gap per model); per-prompt values beside."""
+    return f"results/studies/runs/{arm}/seed{seed}.csv"
+
+
+def study_run_per_prompt(arm: str, seed) -> str:
+    return f"results/studies/runs/{arm}/seed{seed}.per_prompt.parquet"
+
+
+def study_work(arm: str, seed) -> str:
+    return f"work/studies/{arm}/seed{seed}"
+
+
 # ---------------------------------------------------------------- what rules ask for (plain values in, paths out)
 def proxy_reference(model: str) -> dict[str, str]:
     """The previous iterate of `model` and its held-out samples, for the real-vs-generated proxy (none for
@@ -302,11 +382,22 @@ def report_inputs(tiny: bool, trained: bool, recipes_done: bool, evaluation: boo
     return inputs
 
 
+def study_markers() -> dict[str, str]:
+    """The tiny world's own-target studies after the map and the ablation (target -> the table that
+    says it has run): the long horizon, data size, capacity."""
+    return {
+        "long_horizon": f"results/tables/{LONG_HORIZON_TABLE}.csv",
+        **{study: f"results/tables/{tables[1]}.csv" for study, tables in STUDY_TABLES.items()},
+    }
+
+
 def final_targets(
-    iterations, tiny: bool, trained: bool, evaluation: bool, tables, figures, map_done: bool, recipes_done: bool
-) -> list[str]:
-    """What the default target builds. The map and the recipe ablation are their own targets; once
-    they have run, the default target keeps them, so the report includes them."""
+    iterations, tiny: bool, trained: bool, evaluation: bool, tables, figures, map_done: bool, recipes_done: bool,
+    studies_done=(),
+) -> list[str]:  # fmt: skip
+    """What the default target builds. The map, the recipe ablation and the studies (`studies_done`:
+    their markers) are their own targets; once they have run, the default target keeps them, so the
+    report includes them."""
     targets = [train_metrics(model_name(t)) for t in iterations] if trained else []
     if tiny:
         targets.append(divergence_table("exact"))
@@ -318,4 +409,4 @@ def final_targets(
         targets.append(MAP_TABLE)
     if recipes_done:
         targets.append(RECIPES_SUMMARY)
-    return targets
+    return targets + list(studies_done)

@@ -29,7 +29,7 @@ from ..config import (
 )
 from ..data import load_sft
 from ..generate.pairs import generate_shard
-from ..io import read_tables, write_json, write_jsonl, write_table
+from ..io import read_json, read_tables, write_json, write_jsonl, write_table
 from ..stats import paired_bootstrap_ci
 from ..train.reference import reference_pass
 from ..train.resume import remove_checkpoints
@@ -88,8 +88,9 @@ def chain_prompts(work: Path, train: Path, n_prompts: int) -> Path:
 def pair_files(work: Path, t: int, spin: SpinConfig) -> list[Path]:
     """The generated-pairs files iteration t trains on: those of the same iterations as the main run's
     rule (this one's, and with mixing the previous one's)."""
-    mix = spin.for_iteration(t).mix_previous_iteration
-    return [work / f"generated_iter{s}.parquet" for s in names.pair_source_iterations(t, mix)]
+    recipe = spin.for_iteration(t)
+    sources = names.pair_source_iterations(t, recipe.mix_previous_iteration, recipe.replay)
+    return [work / f"generated_iter{s}.parquet" for s in sources]
 
 
 def metrics_file(work: Path, t: int) -> Path:
@@ -100,15 +101,19 @@ def spin_iteration(
     work: Path, t: int, previous: Path, prompts: Path, spin: SpinConfig, generate: GenerateConfig, sft: Path
 ):
     """SPIN iteration t, as the workflow's stages run it: generate from the previous iterate, score the
-    pairs it trains on under that iterate, train. The published fixes change two steps: fictitious play
-    (spin.opponent) samples y' from the chain's earlier models, α-SPIN (spin.reference_alpha) mixes the
-    SFT model `sft` into the reference."""
+    pairs it trains on under that iterate, train. The published fixes change these steps: fictitious
+    play and SAPO's moving average (spin.opponent) sample y' from other models of the chain, SAPO's
+    replay buffer (spin.replay) trains on more iterations' pairs, α-SPIN (spin.reference_alpha) mixes
+    the SFT model `sft` into the reference."""
     recipe = spin.for_iteration(t)
     generated = work / f"generated_iter{t}.parquet"
     if not generated.exists():
         if recipe.opponent == "fictitious":
             history = [Path(sft)] + [work / names.model_name(s) for s in range(t)]
             fictitious_generation(work, t, history, prompts, recipe, generate, generated)
+        elif recipe.opponent == "ema":
+            opponent = ema_opponent(work, t, Path(sft), recipe.ema_decay)
+            generate_shard(generate, recipe.view(EncodingConfig), opponent, prompts, generated, iteration=t)
         else:
             generate_shard(generate, recipe.view(EncodingConfig), previous, prompts, generated, iteration=t)
     pairs = work / f"pairs_iter{t}.parquet"
@@ -117,6 +122,29 @@ def spin_iteration(
     checkpoints = work / f"checkpoints_iter{t}"
     train_spin(recipe, pairs, previous, work / names.model_name(t), checkpoints, metrics_file(work, t))
     remove_checkpoints(checkpoints)  # the model is saved (atomically): nothing will resume from them
+
+
+def ema_opponent(work: Path, t: int, sft: Path, decay: float) -> Path:
+    """SAPO's opponent for iteration t: E_0 = the SFT model, E_t = decay E_(t-1) + (1 - decay) iter(t-1),
+    parameter by parameter (float32), each kept in the work folder (ema_iter{t}) for the next."""
+    if t == 0:
+        return Path(sft)
+    out = work / f"ema_iter{t}"
+    if out.exists():
+        return out
+    import torch
+
+    from ..modeling import load_model, save_model
+
+    previous_ema, _ = load_model(ema_opponent(work, t - 1, sft, decay))
+    latest, tokenizer = load_model(work / names.model_name(t - 1))
+    ema = dict(previous_ema.named_parameters())
+    with torch.no_grad():
+        # named_parameters lists a tied tensor (embeddings and LM head) once, so each is updated once.
+        for key, value in latest.named_parameters():
+            value.mul_(1 - decay).add_(ema[key], alpha=decay)
+    save_model(latest, tokenizer, out)
+    return out
 
 
 def fictitious_generation(
@@ -295,3 +323,23 @@ def run_chain(work: Path, sft: Path, iterations: int, step, measure_model, name:
         frames.append(measure_model(model, labels[-1], (previous, labels[-2])))
         previous = model
     return pd.concat(frames, ignore_index=True), labels
+
+
+def chain_rows(work: Path, df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A finished chain's KL rows (run_chain's) with each model's realised step, the paper-scale proxies
+    (held-out NLL and margin: analysis/stopping.py's rules read them) and the training steps that made
+    it; and its per-prompt KLs with their iteration."""
+    df = df.copy()
+    df["realised_step"] = df["model"].map(chain_steps(work, labels))
+    df["heldout_nll"] = df["model"].map(chain_proxy(work, labels, "heldout_nll"))
+    df["heldout_margin"] = df["model"].map(chain_proxy(work, labels, "rv_margin"))
+    df["steps"] = [global_step(work, t) for t in df["iteration"]]
+    per_prompt = chain_per_prompt(work, labels)
+    per_prompt["iteration"] = [names.parse_model(m).iteration for m in per_prompt["model"]]
+    return df, per_prompt
+
+
+def global_step(work: Path, t: int) -> float:
+    """The training steps that made iteration t (NaN for the SFT model)."""
+    path = metrics_file(work, t)
+    return float(read_json(path)["final"]["global_step"]) if t >= 0 and path.exists() else float("nan")

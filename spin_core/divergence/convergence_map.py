@@ -20,6 +20,7 @@ from ..config import DivergenceConfig, GenerateConfig, MapConfig, SpinConfig, re
 from .chain import (
     chain_margins,
     chain_prompts,
+    chain_proxy,
     chain_steps,
     inputs_stamp,
     measure,
@@ -82,6 +83,9 @@ def run_cell(
     previous = dict(zip(labels[1:], labels))
     df["margin_step"] = df["margin"] / df["model"].map(lambda m: jeffreys.get(previous.get(m), np.nan))
     df = df.merge(paired_changes(work, labels), on=["model", "metric"], how="left")  # NaN for the SFT model
+    # What a paper-scale user has, for the stopping rules (analysis/stopping.py)
+    df["heldout_nll"] = df["model"].map(chain_proxy(work, labels, "heldout_nll"))
+    df["heldout_margin"] = df["model"].map(chain_proxy(work, labels, "rv_margin"))
     settings = {"cell": names.cell_name(beta, learning_rate, epochs), "beta": beta, "learning_rate": learning_rate,
                 "epochs": epochs}  # fmt: skip
     for i, (column, value) in enumerate(settings.items()):

@@ -28,16 +28,13 @@ from ..config import (
     replicate,
 )
 from ..errors import DataError
-from ..io import read_json, write_json, write_table
+from ..io import write_json, write_table
 from .chain import (
-    chain_per_prompt,
     chain_prompts,
-    chain_proxy,
-    chain_steps,
+    chain_rows,
     control_iteration,
     inputs_stamp,
     measure,
-    metrics_file,
     run_chain,
     spin_iteration,
     start_work_dir,
@@ -114,22 +111,10 @@ def run_recipe(
     df, labels = run_chain(work, sft, recipes.iterations, step,
                            lambda model, label, previous: measure(work, model, label, world, test, div, generate, spin,
                                                                   previous), name)  # fmt: skip
-    df["realised_step"] = df["model"].map(chain_steps(work, labels))
-    # What a paper-scale user has (analysis/stopping.py's rules read these)
-    df["heldout_nll"] = df["model"].map(chain_proxy(work, labels, "heldout_nll"))
-    df["heldout_margin"] = df["model"].map(chain_proxy(work, labels, "rv_margin"))
-    df["steps"] = [_global_step(work, t) for t in df["iteration"]]
+    df, per_prompt = chain_rows(work, df, labels)
     keys = {"start": start, "recipe": recipe, "seed": int(seed)}
-    per_prompt = chain_per_prompt(work, labels)
-    per_prompt["iteration"] = [names.parse_model(m).iteration for m in per_prompt["model"]]
     write_table(per_prompt_out, per_prompt.assign(**keys)[RUN_KEYS + list(per_prompt.columns)])
     return df.assign(**keys)[RUN_KEYS + list(df.columns)]
-
-
-def _global_step(work: Path, t: int) -> float:
-    """The training steps that made iteration t (NaN for the SFT model)."""
-    path = metrics_file(work, t)
-    return float(read_json(path)["final"]["global_step"]) if t >= 0 and path.exists() else float("nan")
 
 
 def run_long_horizon(

@@ -109,7 +109,8 @@ def test_recipe_runs_and_the_matched_control(tmp_path, world, tokenizer, tiny_mo
 
 def test_published_fixes_run_as_recipe_variants(tmp_path, world, tokenizer, tiny_model):
     """alpha-SPIN's variant trains on references mixed with the SFT model; fictitious play's samples
-    iteration 1's y' from the SFT model and iteration 0."""
+    iteration 1's y' from the SFT model and iteration 0; SAPO's samples y' from the moving average of
+    the chain's weights and trains on its replay buffer's iterations."""
     import numpy as np
 
     from spin_core.config import ControlConfig, RecipesConfig, RecipeVariant
@@ -121,8 +122,9 @@ def test_published_fixes_run_as_recipe_variants(tmp_path, world, tokenizer, tiny
     world.save(tmp_path / "world.json")
     save_model(tiny_model, tokenizer, tmp_path / "sft")
     variants = {"alpha_05": RecipeVariant(spin={"reference_alpha": 0.5}),
-                "fictitious": RecipeVariant(spin={"opponent": "fictitious"})}  # fmt: skip
-    recipes = RecipesConfig(iterations=2, n_prompts=16, seeds=1, divergence_prompts=4, divergence_samples=2,
+                "fictitious": RecipeVariant(spin={"opponent": "fictitious"}),
+                "ema_replay": RecipeVariant(spin={"opponent": "ema", "ema_decay": 0.5, "replay": 3})}  # fmt: skip
+    recipes = RecipesConfig(iterations=3, n_prompts=16, seeds=1, divergence_prompts=4, divergence_samples=2,
                             variants=variants, control=False)  # fmt: skip
     spin = SpinConfig(max_length=48, max_prompt_length=12, per_device_train_batch_size=8, logging_steps=1,
                       warmup_ratio=0.0, optim="sgd", learning_rate=1e-3, num_train_epochs=1.0)  # fmt: skip
@@ -143,3 +145,11 @@ def test_published_fixes_run_as_recipe_variants(tmp_path, world, tokenizer, tiny
     generated = pd.read_parquet(tmp_path / "fictitious" / "generated_iter1.parquet")
     assert set(generated.opponent) <= {"sft", "iter0"} and len(generated) == 16
     assert set(pd.read_parquet(tmp_path / "fictitious" / "generated_iter0.parquet").opponent) == {"sft"}  # all it has
+    # SAPO: iteration 2's y' from E_2 = 0.5 E_1 + 0.5 iter1 (E_1 = 0.5 sft + 0.5 iter0), sampled as the
+    # generate stage samples that model; its pairs are those of iterations 0, 1 and 2, all scored by iter1.
+    work = tmp_path / "ema_replay"
+    assert (work / "ema_iter1").exists() and (work / "ema_iter2").exists()
+    assert pd.read_parquet(work / "generated_iter2.parquet")["generation"].iloc[0]["model"] == str(work / "ema_iter2")
+    pairs2 = pd.read_parquet(work / "pairs_iter2.parquet")
+    assert sorted(set(pairs2.iteration)) == [0, 1, 2] and len(pairs2) == 3 * 16
+    assert set(pairs2.reference_model) == {str(work / "iter1")}

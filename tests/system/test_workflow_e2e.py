@@ -363,6 +363,54 @@ def test_long_horizon_target(micro_run):
     assert table.data_gap.nunique() == 1  # p_data's own gap: the same responses for every model
 
 
+@pytest.mark.slow
+def test_data_size_and_capacity_targets(micro_run):
+    """`snakemake data_size capacity`: SPIN from SFT models on nested data sizes, on fresh rows every
+    iteration, and at other widths; the arm both studies share runs once, from the recipe ablation's
+    SFT model; then the default target keeps both (the report shows them) and nothing re-runs."""
+    proc = run_snakemake(micro_run, "data_size", "capacity", timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    tables = micro_run / "results" / "tables"
+    data_size = pd.read_csv(tables / "data_size.csv")
+    assert list(dict.fromkeys(data_size.arm)) == ["n48_h32", "n96_h32", "n192_h32", "fresh96_h32"]
+    assert set(data_size.iteration) == {-1, 0, 1}  # micro: 2 iterations
+    assert data_size[["mean", "ci_low", "gap", "heldout_nll"]].notna().all().all()
+    fresh = pd.read_csv(tables / "data_size_summary.csv").set_index(["arm", "metric"]).loc["fresh96_h32"]
+    assert fresh.vs_same_sft.str.startswith("fresh96_h32 - n96_h32 at iter1").all()
+    capacity = pd.read_csv(tables / "capacity_summary.csv")
+    assert set(capacity.arm) == {"n96_h16", "n96_h32"} and capacity.sft_kl.notna().all()
+    # each arm its own SFT model, the shared one the ablation's (trained once, by `recipes`' rule)
+    sft = pd.read_csv(tables / "data_size_sft.csv")
+    assert list(sft.run) == ["n48_h32", "n96_h32", "n192_h32"] and (sft.start == "saturated").all()
+    assert not (micro_run / "work/studies/sft/n96_h32").exists()
+    assert (micro_run / "work/recipes/sft/saturated/seed0").exists()
+    assert len(pd.read_csv(micro_run / "results/studies/runs/n96_h32/seed0.csv").model.unique()) == 3
+    # the fresh arm drew new prompts each iteration; a size's arm reuses its first spin_prompts rows
+    work = micro_run / "work/studies"
+    first, second = (
+        set(pd.read_json(work / f"fresh96_h32/seed0/prompts_iter{t}.jsonl", lines=True).prompt) for t in (0, 1)
+    )
+    assert len(first) == len(second) == 32 and not first & second
+    assert len(pd.read_json(work / "n192_h32/seed0/prompts.jsonl", lines=True)) == 32
+    assert (micro_run / "results/figures/data_size.png").stat().st_size > 10_000
+    proc = run_snakemake(micro_run, "-n", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Nothing to be done" in out, out[-2000:]
+    # The report carries both studies, the "What to do" section, and every other study that has run in
+    # this directory (the recipes, map and long-horizon tests above share it).
+    report = micro_run / "results" / "report_studies.html"
+    proc = run_snakemake(micro_run, "--report", str(report), timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    html = report.read_text()
+    for name in ("data_size_summary", "data_size_sft", "capacity_summary", "What to do"):
+        assert name in html, name
+    assert html.count("data_size.png") + html.count("data_size_figure") >= 1
+    for marker, name in (("long_horizon.csv", "long_horizon"), ("stopping_summary_map.csv", "stopping_rules_map"),
+                         ("stopping_summary.csv", "stopping_summary")):  # fmt: skip
+        if (tables / marker).exists():
+            assert name in html, name
+
+
 def test_snakemake_lint_is_clean(tmp_path):
     proc = run_snakemake(tmp_path, "--lint", timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -85,6 +85,30 @@ def mutate(path, value):
         (("spin", "reference_alpha"), 0.2, r"spin.reference_alpha: offered in the recipe ablation"),
         (("spin", "opponent"), "fictitious", r"spin.opponent: offered in the recipe ablation"),
         (("spin", "reference_alpha"), 1.0, r"spin.reference_alpha: input should be less than 1, got 1.0"),
+        (("spin", "replay"), 3, r"spin.replay: offered in the recipe ablation"),
+        (("spin", "opponent"), "ema", r"spin.opponent: offered in the recipe ablation"),
+        (
+            ("convergence", "studies", "fresh"),
+            1000,
+            r"convergence.studies.fresh: starts from the SFT model of its size",
+        ),
+        (
+            ("convergence", "studies", "data_sizes"),
+            [2000, 500],
+            r"convergence.studies.data_sizes: distinct and increasing",
+        ),
+        (("convergence", "studies", "data_sizes"), [200, 2000], r"convergence.studies.data_sizes: 200 leaves no rows"),
+        (
+            ("convergence", "studies", "hidden_sizes"),
+            [30, 64],
+            r"convergence.studies.hidden_sizes: \[30\] not divisible",
+        ),
+        (
+            ("convergence", "studies", "gap_prompts"),
+            301,
+            r"convergence.studies.gap_prompts: at most the rows every arm",
+        ),
+        (("convergence", "studies", "recipe"), "offical", r"convergence.studies.recipe: 'offical' is not in recipes"),
     ],
     ids=[
         "invalid_unknown_key",
@@ -109,6 +133,14 @@ def mutate(path, value):
         "invalid_main_run_alpha",
         "invalid_main_run_opponent",
         "invalid_alpha_one",
+        "invalid_main_run_replay",
+        "invalid_main_run_ema",
+        "invalid_fresh_size",
+        "invalid_data_sizes_order",
+        "invalid_data_size_small",
+        "invalid_hidden_heads",
+        "invalid_gap_prompts",
+        "invalid_study_recipe",
     ],
 )
 def test_invalid_config_names_the_key(path, value, message):

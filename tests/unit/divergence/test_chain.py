@@ -61,3 +61,39 @@ def test_fictitious_play_samples_each_prompt_from_one_earlier_model_in_prompt_or
     again.mkdir()
     fictitious_generation(again, 1, history, tmp_path / "prompts.jsonl", spin, gen, again / "out.parquet")
     assert pd.read_parquet(again / "out.parquet").equals(df)
+
+
+def test_ema_opponent_averages_the_chains_weights_once_per_tied_tensor(tmp_path, tokenizer, tiny_arch):
+    """SAPO's opponent: E_0 is the SFT model, E_t = d E_(t-1) + (1 - d) iter(t-1), parameter by parameter;
+    the tied embedding / LM-head tensor is averaged once, and each E_t is kept for the next."""
+    import torch
+
+    from spin_core.divergence.chain import ema_opponent
+    from spin_core.modeling import load_model, save_model
+    from spin_core.train.sft import build_tiny_model
+    from spin_core.world.tokenizer import non_response_token_ids
+
+    arch = {**tiny_arch, "tie_word_embeddings": True}
+    models = [build_tiny_model(arch, tokenizer, non_response_token_ids(tokenizer), seed=s) for s in (0, 1, 2)]
+    save_model(models[0], tokenizer, tmp_path / "sft")
+    save_model(models[1], tokenizer, tmp_path / "iter0")
+    save_model(models[2], tokenizer, tmp_path / "iter1")
+    assert ema_opponent(tmp_path, 0, tmp_path / "sft", 0.25) == tmp_path / "sft"
+    e2 = ema_opponent(tmp_path, 2, tmp_path / "sft", 0.25)
+    assert (tmp_path / "ema_iter1").exists() and e2 == tmp_path / "ema_iter2"
+    got, _ = load_model(e2)
+    p = [dict(m.named_parameters()) for m in models]
+    for name, value in got.named_parameters():
+        e1 = 0.25 * p[0][name] + 0.75 * p[1][name]
+        want = 0.25 * e1 + 0.75 * p[2][name]
+        torch.testing.assert_close(value, want, rtol=1e-6, atol=1e-6)
+    assert got.lm_head.weight.data_ptr() == got.model.embed_tokens.weight.data_ptr()  # still tied
+
+
+def test_replay_buffer_trains_on_the_last_iterations_pairs():
+    from spin_core.names import pair_source_iterations
+
+    assert pair_source_iterations(0, True, 3) == [0]
+    assert pair_source_iterations(4, True, 3) == [2, 3, 4]
+    assert pair_source_iterations(4, False, 1) == [4]
+    assert pair_source_iterations(4, True) == [3, 4] and pair_source_iterations(4, False) == [4]
