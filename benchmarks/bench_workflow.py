@@ -5,6 +5,10 @@ DIR) and prints:
 - `cpu_seconds=<n>`: user + sys CPU of every process the run started (Snakemake and all its jobs,
   counted by the kernel for the finished process tree: resource.getrusage(RUSAGE_CHILDREN));
 - `wall_seconds=<n>`: the run's wall-clock time;
+- `startup_share=<f>`: of the CPU of the jobs' stage processes, the share spent before each job's first
+  useful work: before its stage function started, plus every import it ran (spin_core/startup.py,
+  switched on by SPIN_REPRO_STARTUP=1 for the run; each job logs `startup_cpu=.. total_cpu=..`, summed
+  here over logs/**/*.log);
 - per stage, the jobs and their wall and CPU seconds from Snakemake's own benchmark files
   (results/benchmarks/**/*.tsv; jobs without one, a second or two each, are in the total only).
 Stages run in parallel on 2 cores, so the per-stage wall sums add up to more than the total.
@@ -15,6 +19,7 @@ Stages run in parallel on 2 cores, so the per-stage wall sums add up to more tha
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import shutil
@@ -26,6 +31,10 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from spin_core.startup import ENV as STARTUP_ENV  # noqa: E402
+from spin_core.startup import parse_line  # noqa: E402
+
 # Benchmark files of per-model stages sit in a folder of the stage's name; the others are named
 # <rule>_<model or iteration>.tsv.
 STAGE_PATTERN = re.compile(r"^(.*?)(_(sft|iter\d+|seed\d+|sft_continued)(_.*)?)?$")
@@ -59,13 +68,26 @@ def total_jobs(workdir: Path) -> int | None:
     return None
 
 
+def startup_totals(workdir: Path) -> tuple[float, float, int]:
+    """(start-up CPU, total CPU, jobs) summed over the `startup_cpu=` lines of the run's job logs (the
+    last line of each log: a rerun appends to nothing, tee rewrites the log)."""
+    startup = total = 0.0
+    jobs = 0
+    for log in sorted((workdir / "logs").rglob("*.log")):
+        found = [p for p in map(parse_line, log.read_text(errors="replace").splitlines()) if p is not None]
+        if found:
+            startup, total, jobs = startup + found[-1][0], total + found[-1][1], jobs + 1
+    return startup, total, jobs
+
+
 def run(configfile: str, workdir: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the whole process tree) of one workflow run."""
+    """(wall seconds, CPU seconds of the whole process tree) of one workflow run, its jobs timing their
+    start-up (spin_core/startup.py)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", configfile, "--cores", "all", "--quiet", "rules", "host"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, STARTUP_ENV: "1"})
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -93,6 +115,12 @@ def main() -> None:
     total = total_jobs(workdir)
     if total is not None:
         print(f"jobs in the run: {total} ({total - n_benchmarked} short ones without a benchmark file)")
+    startup, job_cpu, timed = startup_totals(workdir)
+    if timed:
+        print(f"start-up: {startup:.1f} of {job_cpu:.1f} CPU s in the {timed} jobs that timed it")
+        print(f"startup_share={startup / job_cpu:.3f}")
+    else:
+        print(f"startup_share=unknown (no job log in {workdir}/logs has a startup_cpu= line: run without --from)")
     if wall is not None:
         print(f"cpu_seconds={cpu:.1f}")
         print(f"wall_seconds={wall:.1f}")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from . import startup
 from .configfile import parse_section
 from .errors import ConfigError, SpinError
 from .io import write_table
@@ -206,7 +207,12 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS,
         print(f"{prog}: error: unknown command {name!r} (one of: {', '.join(commands)})", file=sys.stderr)
         return 2
     args = command_parser(prog, name, commands[name]).parse_args(rest)
-    return run_command(name, lambda: run_stage(commands[name], args))
+    if not startup.enabled():
+        return run_command(name, lambda: run_stage(commands[name], args))
+    before_stage, clock = startup.start()  # benchmarks/bench_workflow.py's start-up share
+    rc = run_command(name, lambda: run_stage(commands[name], args))
+    log.info("%s %s", name, startup.report_line(before_stage, clock))
+    return rc
 
 
 if __name__ == "__main__":

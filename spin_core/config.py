@@ -538,7 +538,7 @@ class LongHorizonConfig(_Section):
 class StudiesConfig(_Section):
     """The data-size and capacity studies (divergence/studies.py): one recipe of the ablation from SFT
     models saturated (the same early-stopping rule) on other data sizes or at other widths, each arm a
-    chain on all of its SFT prompts, as the main run reuses its SFT prompts. Data size: the first
+    chain on its first spin_prompts SFT prompts, as the main run reuses its SFT prompts. Data size: the first
     `data_sizes` rows of one pool whose first data.n_train rows are the main run's (the last
     sft.validation_rows of each held out for early stopping), and `fresh`: new prompts with new p_data
     responses at every iteration (the population objective), from the SFT model of that size. Capacity:

@@ -368,7 +368,7 @@ def test_data_size_and_capacity_targets(micro_run):
     """`snakemake data_size capacity`: SPIN from SFT models on nested data sizes, on fresh rows every
     iteration, and at other widths; the arm both studies share runs once, from the recipe ablation's
     SFT model; then the default target keeps both (the report shows them) and nothing re-runs."""
-    proc = run_snakemake(micro_run, "data_size", "capacity", timeout=900)
+    proc = run_snakemake(micro_run, "data_size", "capacity", timeout=1200)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     tables = micro_run / "results" / "tables"
     data_size = pd.read_csv(tables / "data_size.csv")
