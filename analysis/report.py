@@ -204,9 +204,9 @@ def gather_study(
     from . import figures  # matplotlib: only the figure commands pay for it
 
     if study not in names.STUDY_TABLES:
-        raise ValueError(f"unknown study {study!r} ({', '.join(names.STUDY_TABLES)})")
+        raise DataError(f"--study {study!r}: one of {', '.join(names.STUDY_TABLES)}")
     if len(sft_arms) != len(sft_metrics):
-        raise ValueError(f"{len(sft_arms)} --sft-arms for {len(sft_metrics)} --sft-metrics")
+        raise DataError(f"{len(sft_arms)} --sft-arms for {len(sft_metrics)} --sft-metrics: one arm per SFT model")
     table_name, summary_name, sft_name = names.STUDY_TABLES[study]
     run_rows, pp = read_tables(runs), read_tables(per_prompt)
     table = studies.study_table(run_rows, pp)

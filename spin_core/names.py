@@ -261,11 +261,11 @@ LONG_HORIZON_TABLE = "long_horizon"  # results/tables/long_horizon.{csv,md}
 
 
 # The data-size and capacity studies (divergence/studies.py). An arm is one SFT data size and model
-# width: n{N}_h{H} (SFT on the pool's first N rows, SPIN on all of them) or fresh{N}_h{H} (from the
+# width: n{N}_h{H} (SFT on the pool's first N rows, SPIN on their first spin_prompts) or fresh{N}_h{H} (from the
 # n{N}_h{H} SFT model, new p_data rows at every iteration). The two studies share the arm of the main
 # run's data size and width, which is run once.
 STUDY_ARM_PATTERN = r"(n|fresh)\d+_h\d+"
-DATA_SIZE_TABLE = "data_size"  # results/tables/data_size{,_summary}.{csv,md}
+DATA_SIZE_TABLE = "data_size"  # results/tables/data_size{,_summary,_sft}.{csv,md}
 CAPACITY_TABLE = "capacity"
 # Each study's tables (per iteration, summary, its SFT models) and its figure, by the study's target name.
 STUDY_TABLES = {study: (study, f"{study}_summary", f"{study}_sft") for study in (DATA_SIZE_TABLE, CAPACITY_TABLE)}

@@ -4,10 +4,11 @@ the SFT data are few, or the model small?
 An arm (names.StudyArm) is one chain of a recipe of the ablation (convergence.studies.recipe), from an
 SFT model saturated on the arm's rows at the arm's width, SPIN reusing its SFT prompts as the main run
 does: all of them up to spin_prompts (the main run's 2000), the first spin_prompts of a larger arm, as
-the paper's SPIN takes 50k of its SFT model's 200k prompts. Data size: the first N rows of one pool (`make_pool`: the main run's SFT rows, then
-fresh draws of p_data; nested, so a larger size holds every smaller one). Fresh: the SFT model of its
-size, but every iteration draws new prompts with new p_data responses (`fresh_rows`), so SPIN sees the
-population objective rather than a finite sample. Capacity: other widths on the main run's SFT rows.
+the paper's SPIN takes 50k of its SFT model's 200k prompts. Data size: the first N rows of one pool
+(`make_pool`: the main run's SFT rows, then fresh draws of p_data; nested, so a larger size holds every
+smaller one). Fresh: the SFT model of its size, but every iteration draws new prompts with new p_data
+responses (`fresh_rows`), so SPIN sees the population objective rather than a finite sample.
+Capacity: other widths on the main run's SFT rows.
 
 Each model of a chain gets the exact forward and reverse KL on the main run's held-out prompts, the
 paper-scale proxies, and the memorisation gap on the SFT rows every arm trained on (the first
@@ -34,7 +35,6 @@ from .memorisation import chain_memorisation
 
 log = logging.getLogger(__name__)
 
-ARM_KEYS = ["arm", "seed"]
 # A fresh draw asks for this many rows more than it keeps, to make up for prompts it must skip.
 _SPARE = 0.05
 
