@@ -20,7 +20,7 @@ if POOL_SIZES:
         output:
             [names.study_train(n, CFG.data.n_train) for n in POOL_SIZES],
         params:
-            sizes=" ".join(map(str, POOL_SIZES)),
+            sizes=POOL_SIZES,
             seed=CFG.data.seed + 1,  # not the main data's own draw
         log:
             "logs/studies/pool.log",
@@ -32,7 +32,7 @@ if POOL_SIZES:
             "../envs/train.yaml"
         shell:
             "python -m spin_core.cli study-pool --world {input.world:q} --train {input.train:q} --test {input.test:q}"
-            " --sizes {params.sizes} --seed {params.seed} --out {output:q} 2>&1 | tee {log:q}"
+            " --sizes {params.sizes:q} --seed {params.seed:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule study_sft:
@@ -110,7 +110,7 @@ for _study, _arms in STUDY_ARMS.items():
         input:
             runs=[names.study_run(a.name, k) for a in _arms for k in range(STUDIES.seeds)],
             per_prompt=[names.study_run_per_prompt(a.name, k) for a in _arms for k in range(STUDIES.seeds)],
-            sft=[names.study_sft_model_metrics(a, k, MAIN_ARM) for a in _arms if not a.fresh for k in range(STUDIES.seeds)],
+            sft=[names.study_sft_model(a, k, MAIN_ARM, metrics=True) for a in _arms if not a.fresh for k in range(STUDIES.seeds)],
         output:
             tables=[
                 report(f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables")
@@ -123,7 +123,7 @@ for _study, _arms in STUDY_ARMS.items():
             svg=f"results/figures/{_study}.svg",
         params:
             study=_study,
-            sft_arms=" ".join(a.sft_arm for a in _arms if not a.fresh for k in range(STUDIES.seeds)),
+            sft_arms=[a.sft_arm for a in _arms if not a.fresh for k in range(STUDIES.seeds)],
         log:
             f"logs/studies/{_study}.log",
         threads: 1
@@ -133,6 +133,6 @@ for _study, _arms in STUDY_ARMS.items():
         conda:
             "../envs/analysis.yaml"
         shell:
-            "python -m analysis.cli study --study {params.study} --runs {input.runs:q} --per-prompt {input.per_prompt:q}"
-            " --sft-metrics {input.sft:q} --sft-arms {params.sft_arms} --out-dir results/tables"
+            "python -m analysis.cli study --study {params.study:q} --runs {input.runs:q} --per-prompt {input.per_prompt:q}"
+            " --sft-metrics {input.sft:q} --sft-arms {params.sft_arms:q} --out-dir results/tables"
             " --figure {output.figure:q} 2>&1 | tee {log:q}"

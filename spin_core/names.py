@@ -300,12 +300,13 @@ def study_train(n_train, main_n_train: int) -> str:
     return "data/sft/train.jsonl" if int(n_train) == main_n_train else f"data/studies/train_n{n_train}.jsonl"
 
 
-def study_sft_model(arm: StudyArm, seed, main: StudyArm) -> str:
-    """The SFT model an arm starts from: the recipe ablation's saturated one of that seed where the arm
-    has the main run's size and width (the same settings and rows), else the study's own."""
+def study_sft_model(arm: StudyArm, seed, main: StudyArm, metrics: bool = False) -> str:
+    """The SFT model an arm starts from (with metrics, its metrics file): the recipe ablation's saturated
+    one of that seed where the arm has the main run's size and width (the same settings and rows), else
+    the study's own."""
     if StudyArm(arm.n_train, arm.hidden) == main:
-        return recipe_sft("saturated", seed)
-    return study_sft(arm.sft_arm, seed)
+        return (recipe_sft_metrics if metrics else recipe_sft)("saturated", seed)
+    return (study_sft_metrics if metrics else study_sft)(arm.sft_arm, seed)
 
 
 def study_sft(arm: str, seed) -> str:
@@ -314,13 +315,6 @@ def study_sft(arm: str, seed) -> str:
 
 def study_sft_metrics(arm: str, seed) -> str:
     return f"results/studies/sft/{arm}/seed{seed}.json"
-
-
-def study_sft_model_metrics(arm: StudyArm, seed, main: StudyArm) -> str:
-    """The metrics of the SFT model study_sft_model names."""
-    if StudyArm(arm.n_train, arm.hidden) == main:
-        return recipe_sft_metrics("saturated", seed)
-    return study_sft_metrics(arm.sft_arm, seed)
 
 
 def study_run(arm: str, seed) -> str:

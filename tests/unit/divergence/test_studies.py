@@ -71,6 +71,10 @@ def test_the_shared_arm_starts_from_the_recipe_ablations_sft_model():
     assert names.study_sft_model(main, 1, main) == names.recipe_sft("saturated", 1)
     assert names.study_sft_model(names.StudyArm(2000, 64, True), 1, main) == names.recipe_sft("saturated", 1)
     assert names.study_sft_model(names.StudyArm(500, 64), 0, main) == names.study_sft("n500_h64", 0)
+    assert names.study_sft_model(main, 1, main, metrics=True) == names.recipe_sft_metrics("saturated", 1)
+    assert names.study_sft_model(names.StudyArm(500, 64), 0, main, metrics=True) == names.study_sft_metrics(
+        "n500_h64", 0
+    )
     assert names.study_train(2000, 2000) == "data/sft/train.jsonl"
     assert names.study_train(500, 2000) == "data/studies/train_n500.jsonl"
 
