@@ -52,7 +52,7 @@ COMMANDS = {
     "schema": Command("spin_core.configfile:write_schema"),
     "world": Command("spin_core.world.build:build_world"),
     "import-model": Command("spin_core.train.sft:import_pretrained"),
-    "rehearsal-assets": Command("spin_core.rehearsal:write_rehearsal_assets"),
+    "rehearsal-assets": Command("spin_core.assets.rehearsal:write_rehearsal_assets"),
     "data": Command("spin_core.data:write_sft_data"),
     "sft": Command("spin_core.train.sft:make_sft_model"),
     "generate": Command("spin_core.generate.pairs:generate_shard"),

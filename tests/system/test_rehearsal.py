@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from spin_core.rehearsal import write_rehearsal_assets
+from spin_core.assets.rehearsal import write_rehearsal_assets
 from tests.helpers.fake_openai import FakeOpenAI
 from tests.helpers.workflow import ROOT, run_snakemake
 

@@ -18,8 +18,8 @@ from spin_core.train.encoding import (
 @pytest.fixture(scope="module")
 def zephyr_tok(tmp_path_factory):
     """The rehearsal's chat model folder: a byte-level BPE and a zephyr-style template, built here."""
+    from spin_core.assets.rehearsal import write_chat_model
     from spin_core.modeling import load_tokenizer
-    from spin_core.rehearsal import write_chat_model
 
     out = tmp_path_factory.mktemp("zephyr") / "model"
     texts = ["describe the garden in a calm way", "a small boat on the quiet lake", "repair the old bridge"] * 20

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .io import write_jsonl, write_table, write_text
+from ..io import write_jsonl, write_table, write_text
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def write_chat_model(out: Path, texts: list[str], seed: int) -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from .modeling import save_model
+    from ..modeling import save_model
 
     special = ["<unk>", "<s>", "</s>", "<pad>", "<|user|>", "<|assistant|>", "<|system|>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
