@@ -17,6 +17,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/assets.smk"
 include: "rules/data.smk"
 
 

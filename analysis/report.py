@@ -96,6 +96,21 @@ def recipe_table(recipe: str, spin: SpinConfig, generate: GenerateConfig, iterat
     return pd.DataFrame(rows)
 
 
+MT_BENCH_OFF = (
+    "not run: evaluation.mt_bench.enabled is false (FastChat's MT-Bench questions and judge prompts"
+    " cannot be fetched without the network, and no judge is reachable)"
+)
+
+
+def bigbench_alias(evaluation: EvaluationConfig, paper: dict) -> dict[str, tuple[str, str]]:
+    """The paper's Table 6 columns that one of our BIG-bench tasks of another name stands for (its
+    paper_name is the column's name): column -> (task, primary metric)."""
+    columns = paper["paper"]["mt_bench_bigbench"]["columns"]
+    return {column: (task, spec.primary_metric)
+            for task, spec in evaluation.bigbench.tasks.items() for column, p in columns.items()
+            if spec.paper_name and spec.paper_name == p["name"] and task != column}  # fmt: skip
+
+
 def write_tables(
     spin: SpinConfig,
     evaluation: EvaluationConfig,
@@ -135,7 +150,8 @@ def write_tables(
     verdicts = claims.claims_table(
         scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta, per_prompt=per_prompt_df,
         start=sft.start, recipes=_read(recipe_summary), recipe_starts=tuple(recipe_starts or SFT_STARTS),
-        recipe_variant=recipe_variant,
+        recipe_variant=recipe_variant, mt_bench_off="" if evaluation.mt_bench.enabled else MT_BENCH_OFF,
+        sft_start=sft.mode if sft.mode == "pretrained" else sft.start, bb_alias=bigbench_alias(evaluation, paper_results),
     )  # fmt: skip
     _write_both(verdicts, out_dir, "claims")
     if sft_metrics is not None:

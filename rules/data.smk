@@ -23,6 +23,7 @@ rule world:
 rule data:
     input:
         world="data/world/world.json" if TINY else [],
+        dataset=asset_input(CFG.data.dataset, names.ASSET_CHAT_DATA),
     output:
         train="data/sft/train.jsonl",
         test="data/sft/test.jsonl",

@@ -70,7 +70,8 @@ else:
             samples=names.heldout_samples("{model}"),
             test="data/sft/test.jsonl",
         output:
-            names.divergence_rows("proxies", "{model}"),
+            proxies=names.divergence_rows("proxies", "{model}"),
+            per_prompt=names.per_prompt_rows("{model}"),
         params:
             cfg=lambda w: params_json(divergence=CFG.divergence, spin=model_spin(w)),
             ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
@@ -88,7 +89,7 @@ else:
         shell:
             "OMP_NUM_THREADS={threads} python -m spin_core.cli proxies --params {params.cfg:q}"
             " --model {input.model:q} --samples {input.samples:q} --test {input.test:q} {params.ref}"
-            " --name {wildcards.model:q} --out {output:q} 2>&1 | tee {log:q}"
+            " --name {wildcards.model:q} --out {output.proxies:q} --per-prompt-out {output.per_prompt:q} 2>&1 | tee {log:q}"
 
 
 rule per_prompt_table:

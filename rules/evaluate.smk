@@ -5,6 +5,7 @@
 # model in one job (the same files), since starting a job costs more there than evaluating.
 
 EVAL = CFG.evaluation
+MT_ON = EVAL.mt_bench.enabled
 LB_TASKS = list(EVAL.leaderboard.tasks)
 BB_TASKS = list(EVAL.bigbench.tasks)
 TINY_TASK_DIR = names.TINY_TASK_DIR
@@ -118,6 +119,7 @@ else:
     rule eval_leaderboard:
         input:
             model=names.model_dir("{model}"),
+            tasks=asset_input(EVAL.leaderboard.include_path, names.ASSET_BIGBENCH),
         output:
             json=names.eval_task_result("leaderboard", "{model}", "{task}", "json"),
             csv=names.eval_task_result("leaderboard", "{model}", "{task}", "csv"),
@@ -144,6 +146,7 @@ else:
     rule eval_bigbench:
         input:
             model=names.model_dir("{model}"),
+            tasks=asset_input(EVAL.bigbench.include_path, names.ASSET_BIGBENCH),
         output:
             json=names.eval_task_result("bigbench", "{model}", "{task}", "json"),
             csv=names.eval_task_result("bigbench", "{model}", "{task}", "csv"),
@@ -225,7 +228,7 @@ rule eval_scores:
     input:
         [names.eval_task_result("leaderboard", m, t, "csv") for m in MODELS for t in LB_TASKS],
         [names.eval_task_result("bigbench", m, t, "csv") for m in MODELS for t in BB_TASKS],
-        [names.mt_bench_scores(m) for m in MODELS],
+        [names.mt_bench_scores(m) for m in MODELS] if MT_ON else [],
     output:
         "results/eval/scores.csv",
     params:

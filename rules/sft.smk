@@ -7,6 +7,7 @@ rule sft:
     input:
         train="data/sft/train.jsonl",
         tokenizer="data/world/tokenizer" if TINY else [],
+        pretrained=asset_input(CFG.sft.model, names.ASSET_MODEL),
     output:
         model=directory(names.model_dir(names.SFT)),
         metrics=names.train_metrics(names.SFT),

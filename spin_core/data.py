@@ -5,6 +5,7 @@ validating them, and the `data` stage that writes the SFT splits."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 from .config import DataConfig
@@ -58,7 +59,14 @@ def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | Non
     from datasets import load_dataset
 
     log.info("loading %s split %s (revision %s)", name, split, revision)
-    ds = load_dataset(name, split=split, revision=revision)
+    if Path(name).is_dir():
+        # A local folder is read afresh: datasets' cache can key it by the path as given, so a folder
+        # rewritten in place, or another run's folder at the same relative path (assets/chat_data),
+        # would silently give the rows of the first one it cached.
+        with tempfile.TemporaryDirectory(prefix="spin-repro-datasets-") as cache:
+            ds = load_dataset(str(Path(name).resolve()), split=split, cache_dir=cache, keep_in_memory=True)
+    else:
+        ds = load_dataset(name, split=split, revision=revision)
     ds = ds.shuffle(seed=seed)
     n = min(n, len(ds))
     rows = []

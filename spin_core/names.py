@@ -175,8 +175,23 @@ def divergence_table(kind: str) -> str:
 
 
 def per_prompt_rows(name: str) -> str:
-    """One model's per-prompt exact KL (tiny world): the unit of the paired comparisons."""
+    """One model's per-prompt exact KL (tiny world) or held-out NLL (paper scale): the unit of the
+    paired comparisons."""
     return f"results/divergence/per_prompt/{name}.parquet"
+
+
+# Real models and data from registry packages (config.AssetsConfig, rules/assets.smk): each made under
+# assets/ when the config names that place, with a record of what was read and kept.
+ASSET_MODEL = "assets/model"  # sft.model: the package's chat model as a model folder
+ASSET_CHAT_DATA = "assets/chat_data"  # data.dataset: a dataset folder in UltraChat-200k's schema
+ASSET_BIGBENCH = "assets/bigbench"  # evaluation.bigbench.include_path: lm-eval tasks bb_<task>
+ASSET_RECORDS = {"model": "results/assets/model.json", "chat_data": "results/assets/chat_data.json",
+                 "bigbench": "results/assets/bigbench.json"}  # fmt: skip
+
+
+def asset_bigbench_task(task: str) -> str:
+    """The lm-eval name of a BIG-bench JSON task made from the bigbench package."""
+    return f"bb_{task}"
 
 
 PER_PROMPT_TABLE = "results/divergence/per_prompt.parquet"
@@ -362,11 +377,11 @@ def recipe_outputs(kind: str, starts, runs, seeds: int) -> list[str]:
 
 
 def report_inputs(tiny: bool, trained: bool, recipes_done: bool, evaluation: bool) -> dict[str, str]:
-    """The tables' inputs: proxies at both scales; the exact KL, per-prompt values, theory and the SFT
+    """The tables' inputs: proxies and per-prompt values at both scales; the exact KL, theory and the SFT
     start (tiny world); the recipe ablation once it has run; the scores when evaluation is on."""
-    inputs = {"proxies": divergence_table("proxies")}
+    inputs = {"proxies": divergence_table("proxies"), "per_prompt": PER_PROMPT_TABLE}
     if tiny:
-        inputs.update(exact=divergence_table("exact"), per_prompt=PER_PROMPT_TABLE, theory=THEORY_TABLE)
+        inputs.update(exact=divergence_table("exact"), theory=THEORY_TABLE)
         if trained:
             inputs["sft_metrics"] = train_metrics(SFT)
         if recipes_done:

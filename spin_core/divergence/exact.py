@@ -22,7 +22,7 @@ from ..train.encoding import encode_prompt
 from ..train.logprobs import response_logps
 from ..world.world import TinyWorld
 from .samples import read_samples
-from .tidy import DIVERGENCE_COLUMNS, tidy_row
+from .tidy import DIVERGENCE_COLUMNS, per_prompt_frame, tidy_row
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,6 @@ def tokens_to_words(ids: list[int], eos_id: int, token_map: dict[int, int]) -> t
         return np.array([token_map[t] for t in body], dtype=np.int64), complete
     except KeyError as e:
         raise DataError(f"a sampled response holds token id {e.args[0]}, outside the world's alphabet") from None
-
-
-def per_prompt_frame(name: str, prompt_ids: list[str], values: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One model's per-prompt means of each metric's (prompts, samples) array: the unit every paired
-    comparison (analysis/paired.py) and bootstrap resamples."""
-    return pd.concat([pd.DataFrame({"model": name, "prompt_id": prompt_ids, "metric": metric, "value": v.mean(axis=1)})
-                      for metric, v in values.items()], ignore_index=True)  # fmt: skip
 
 
 def score_samples(model: Path, samples: Path, samples_per_prompt: int, batch_size: int) -> np.ndarray:

@@ -21,6 +21,7 @@ import pandas as pd
 from ..config import DivergenceConfig, SpinConfig
 from ..data import first_exchange, load_sft
 from ..errors import DataError
+from ..io import write_table
 from ..modeling import load_model
 from ..train.encoding import (
     EMPTY_RESPONSE,
@@ -32,7 +33,7 @@ from ..train.encoding import (
 )
 from ..train.logprobs import response_logps
 from .samples import read_samples
-from .tidy import DIVERGENCE_COLUMNS, tidy_row
+from .tidy import DIVERGENCE_COLUMNS, per_prompt_frame, tidy_row
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +106,13 @@ def divergence_proxies(
     name: str,
     ref_model: Path | None = None,
     ref_samples: Path | None = None,
+    per_prompt_out: Path | None = None,
 ) -> pd.DataFrame:
     """The paper-scale divergence proxies of one model, as tidy rows.
 
     The real-vs-generated rows need the previous iterate and its held-out samples (ref_*); the SFT
-    model has none."""
+    model has none. per_prompt_out: each prompt's held-out NLL (per response and per token), keyed by
+    prompt id, for the paired comparisons across iterations."""
     policy, tok = load_model(model)
     k = divergence.samples_per_prompt
     own = read_samples(samples, k)
@@ -121,12 +124,11 @@ def divergence_proxies(
     logp_real = np.array(
         response_logps(policy, h_prompts, h_responses, tok.pad_token_id, divergence.batch_size, "held-out NLL")
     )
-    nll = -logp_real
     lengths = np.array([len(r) for r in h_responses], dtype=float)
-    rows = [
-        tidy_row(name, "heldout_nll", nll[:, None]),
-        tidy_row(name, "heldout_nll_per_token", (nll / lengths)[:, None]),
-    ]
+    values = {"heldout_nll": -logp_real[:, None], "heldout_nll_per_token": (-logp_real / lengths)[:, None]}
+    rows = [tidy_row(name, metric, v) for metric, v in values.items()]
+    if per_prompt_out is not None:
+        write_table(per_prompt_out, per_prompt_frame(name, prompt_order, values))
 
     # Generations vs human responses: length (tokens, EOS excluded) and distinct-n.
     eos = tok.eos_token_id

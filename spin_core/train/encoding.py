@@ -40,6 +40,13 @@ def encode_response(tokenizer, text: str, form: str = "content_eos") -> list[int
     if form == "official":
         rendered = tokenizer.apply_chat_template([{"role": "assistant", "content": text}], tokenize=False)
         header = assistant_header(tokenizer)
+        if header and not rendered.startswith(header):
+            # ChatML templates such as SmolLM2's put a default system turn before a lone assistant turn:
+            # stripping nothing would train on that system prompt as part of every response.
+            raise DataError(
+                "spin.response_tokens: official needs a chat template that renders an assistant turn alone as"
+                f" its header {header!r} + content; this one renders {rendered[:80]!r}... (use content_eos)"
+            )
         text = rendered[len(header) :] if rendered.startswith(header) else rendered
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     return list(ids) + [tokenizer.eos_token_id]

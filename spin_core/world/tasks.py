@@ -140,8 +140,11 @@ def bigbench_json_to_docs(task: dict, where: str) -> list[dict]:
     return docs
 
 
-def write_lm_eval_task(out_dir: str | Path, name: str, docs: list[dict], kind: str) -> Path:
-    """Write `name.jsonl` and an lm-eval task config `name.yaml` that reads it (no hub)."""
+def write_lm_eval_task(
+    out_dir: str | Path, name: str, docs: list[dict], kind: str, description: str | None = None
+) -> Path:
+    """Write `name.jsonl` and an lm-eval task config `name.yaml` that reads it (no hub); `description`
+    is lm-eval's text before the whole prompt (a BIG-bench task_prefix)."""
     out_dir = Path(out_dir).resolve()
     data = out_dir / f"{name}.jsonl"
     write_jsonl(data, docs)
@@ -152,6 +155,8 @@ def write_lm_eval_task(out_dir: str | Path, name: str, docs: list[dict], kind: s
         "test_split": "test",
         "target_delimiter": " ",
     }
+    if description:
+        cfg["description"] = description
     if kind == "multiple_choice":
         text_field = "context" if "context" in docs[0] else "input"
         cfg.update(

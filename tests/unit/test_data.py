@@ -90,3 +90,22 @@ def test_pairs_without_generated_are_rejected(tmp_path):
     write_jsonl(tmp_path / "p.jsonl", [{"real": row()["messages"]}])
     with pytest.raises(DataError, match=r"p.jsonl: row 1: missing field 'generated'"):
         load_pairs(tmp_path / "p.jsonl")
+
+
+def test_a_local_dataset_folder_is_read_afresh_not_from_another_runs_cache(tmp_path, monkeypatch):
+    """Two runs' folders at the same relative path (assets/chat_data) with different rows: each run
+    reads its own (datasets' cache once served the first one's rows to the second)."""
+    from spin_core.assets.sharegpt import write_dataset_folder
+    from spin_core.data import load_ultrachat
+
+    def rows(tag, n):
+        return [{"prompt": f"{tag} {i}", "prompt_id": prompt_id(f"{tag} {i}"),
+                 "messages": [{"role": "user", "content": f"{tag} {i}"}, {"role": "assistant", "content": "a"}]}
+                for i in range(n)]  # fmt: skip
+
+    for tag, n in (("first", 3), ("second", 5)):
+        run = tmp_path / tag
+        write_dataset_folder(run / "assets" / "chat_data", {"train_sft": rows(tag, n), "test_sft": rows(tag, 2)}, "t")
+        monkeypatch.chdir(run)
+        got = load_ultrachat("assets/chat_data", "train_sft", 10, seed=0)
+        assert sorted(r["prompt"] for r in got) == sorted(f"{tag} {i}" for i in range(n))
