@@ -4,14 +4,6 @@
 # assets/bigbench). Each job records what it read, kept and dropped in results/assets/<asset>.json.
 ASSETS = CFG.assets
 ASSET_CACHE = f"--cache {shlex.quote(ASSETS.cache)}" if ASSETS.cache else ""
-# The SFT tokenizer counts the chat data's tokens: the model asset's, or sft.model from the hub.
-ASSET_TOKENIZER = names.ASSET_MODEL if CFG.sft.model == names.ASSET_MODEL else CFG.sft.model
-
-
-def asset_input(value, place):
-    """The asset's folder when a config key names its place, else nothing (a hub id, a path of the user's)."""
-    return place if value == place else []
-
 
 rule asset_model:
     output:
@@ -41,7 +33,8 @@ rule asset_chat_data:
         record=names.ASSET_RECORDS["chat_data"],
     params:
         cfg=params_json(chat_data=ASSETS.chat_data),
-        tokenizer=ASSET_TOKENIZER,
+        # The SFT tokenizer counts the chat data's tokens: the model asset's, or sft.model's (a hub id).
+        tokenizer=lambda w, input: input.tokenizer if CFG.sft.model == names.ASSET_MODEL else CFG.sft.model,
         cache=ASSET_CACHE,
     log:
         "logs/assets/chat_data.log",

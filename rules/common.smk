@@ -62,6 +62,12 @@ wildcard_constraints:
     model=names.MODEL_PATTERN,
 
 
+def asset_input(value, place):
+    """An asset's folder (rules/assets.smk) when a config key names its place, else nothing (a hub id,
+    a path of the user's)."""
+    return place if value == place else []
+
+
 def res(family, key):
     """Per-rule-family resource from config.resources (its entry, else the default entry)."""
     return CFG.resource(family, key)

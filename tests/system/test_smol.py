@@ -44,6 +44,12 @@ def test_smol_config_dry_runs_at_full_size(tmp_path):
     proc = run_snakemake(tmp_path, "-n", configfile=SMOL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "asset_model" in proc.stdout and "eval_bigbench" in proc.stdout and "mt_bench" not in proc.stdout
+    # Where the hub is reachable, sft.model names the published model: no model package is fetched,
+    # and the chat data's token limits count with that model's tokenizer.
+    (tmp_path / "hub.yaml").write_text(yaml.safe_dump({"sft": {"model": "HuggingFaceTB/SmolLM2-135M-Instruct"}}))
+    proc = run_snakemake(tmp_path, "-n", "-p", configfile=[SMOL, tmp_path / "hub.yaml"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "asset_model" not in proc.stdout and "--tokenizer HuggingFaceTB/SmolLM2-135M-Instruct" in proc.stdout
 
 
 def test_smol_micro_path_runs_end_to_end_on_real_packages(smol_run):
