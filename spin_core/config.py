@@ -891,6 +891,12 @@ class Config(_Section):
         for key, (value, place, asset) in uses.items():
             if value == place and getattr(self.assets, asset) is None:
                 _fail(key, f"{place!r} is made from assets.{asset}, which is not set")
+        chat = self.assets.chat_data
+        if self.data.dataset == ASSET_CHAT_DATA and chat is not None and self.data.n_test > chat.n_test:
+            _fail(
+                "data.n_test",
+                f"{self.data.n_test} is more than the {chat.n_test} rows assets.chat_data.n_test holds out",
+            )
         for family in ("leaderboard", "bigbench"):
             section = getattr(self.evaluation, family)
             if section.include_path == ASSET_BIGBENCH and self.assets.bigbench is not None:

@@ -173,5 +173,9 @@ def test_bigbench_tasks_must_be_those_the_asset_writes_and_bad_package_keys_are_
         validate_config(_smol(**{"evaluation.bigbench.tasks": tasks}))
     with pytest.raises(ConfigError, match="assets.model.sha256"):
         validate_config(_smol(**{"assets.model.sha256": "abc"}))
+    with pytest.raises(
+        ConfigError, match="data.n_test: 300 is more than the 200 rows assets.chat_data.n_test holds out"
+    ):
+        validate_config(_smol(**{"data.n_test": 300}))
     with pytest.raises(ConfigError, match="assets.chat_data.truncated"):
         validate_config(_smol(**{"assets.chat_data.truncated": "yes"}))
