@@ -879,16 +879,25 @@ class Config(_Section):
             _fail("convergence.studies.gap_prompts", "at most the rows every arm's SFT model trained on"
                   f" ({min(rows, self.data.n_train - self.sft.validation_rows)}: data_sizes[0] or data.n_train, less sft.validation_rows)")  # fmt: skip
 
-    def _assets_fit(self) -> None:
-        """A key that names an asset's place needs that asset configured, and BIG-bench tasks read from
-        the asset folder are those it writes."""
-        uses = {
+    def _asset_places(self) -> dict[str, tuple[str | None, str, str]]:
+        """Each key that can name an asset's place: key -> (its value, the place, the asset)."""
+        return {
             "sft.model": (self.sft.model, ASSET_MODEL, "model"),
             "data.dataset": (self.data.dataset, ASSET_CHAT_DATA, "chat_data"),
             **{f"evaluation.{f}.include_path": (getattr(self.evaluation, f).include_path, ASSET_BIGBENCH, "bigbench")
                for f in ("leaderboard", "bigbench")},
         }  # fmt: skip
-        for key, (value, place, asset) in uses.items():
+
+    @property
+    def assets_used(self) -> list[str]:
+        """The assets (model, chat_data, bigbench) some key names the place of, in that order."""
+        named = {asset for value, place, asset in self._asset_places().values() if value == place}
+        return [a for a in ("model", "chat_data", "bigbench") if a in named]
+
+    def _assets_fit(self) -> None:
+        """A key that names an asset's place needs that asset configured, and BIG-bench tasks read from
+        the asset folder are those it writes."""
+        for key, (value, place, asset) in self._asset_places().items():
             if value == place and getattr(self.assets, asset) is None:
                 _fail(key, f"{place!r} is made from assets.{asset}, which is not set")
         chat = self.assets.chat_data

@@ -249,13 +249,17 @@ def validate_config(config: dict, source: str = "config", lines: dict[str, str] 
         raise ConfigError(_join(source, _problems(e, Config), lines)) from None
 
 
-def validate_files(configs: list[Path], /) -> None:
-    """Validate config files, merged in the order given as Snakemake merges --configfile files."""
+def load_configs(configs: list[Path]) -> Config:
+    """Config files merged in the order given, as Snakemake merges --configfile files, and validated."""
     from snakemake.utils import update_config
 
     merged: dict = {}
     for path in configs:
         update_config(merged, load_yaml(path))
-    source = " + ".join(map(str, configs))
-    validate_config(merged, source=source, lines=key_lines(configs))
-    print(f"{source}: ok")
+    return validate_config(merged, source=" + ".join(map(str, configs)), lines=key_lines(configs))
+
+
+def validate_files(configs: list[Path], /) -> None:
+    """Validate config files, merged in the order given as Snakemake merges --configfile files."""
+    load_configs(configs)
+    print(f"{' + '.join(map(str, configs))}: ok")

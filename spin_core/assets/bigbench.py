@@ -24,7 +24,7 @@ from ..errors import DataError
 from ..io import write_json
 from ..names import asset_bigbench_task
 from ..world.tasks import bigbench_json_to_docs, write_lm_eval_task
-from .registry import fetch_package, read_members
+from .registry import fetch, package_record, read_members
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,8 @@ def task_docs(task: dict, where: str, max_examples: int | None, seed: int) -> tu
 def make_bigbench_asset(bigbench: BigBenchAsset, out: Path, record: Path, cache: str | None = None) -> None:
     """lm-eval tasks bb_<task> (YAML + JSONL) under `out` for lm-eval's include_path, and their record."""
     b = bigbench
-    package, version, sha256, tasks, max_examples, seed = (
-        b.package,
-        b.version,
-        b.sha256,
-        b.tasks,
-        b.max_examples,
-        b.seed,
-    )
-    archive = fetch_package(package, version, sha256, cache)
-    members = {t: f"{TASKS_FOLDER}/{t}/task.json" for t in tasks}
+    archive = fetch(b, cache)
+    members = {t: f"{TASKS_FOLDER}/{t}/task.json" for t in b.tasks}
     raw = read_members(archive, list(members.values()))
     facts = {}
     # Each file is written atomically and the record last: the record says the folder is complete
@@ -71,11 +63,10 @@ def make_bigbench_asset(bigbench: BigBenchAsset, out: Path, record: Path, cache:
             task = json.loads(raw[member])
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DataError(f"{where}: not a JSON task ({e})") from None
-        docs, description, keep = task_docs(task, where, max_examples, seed)
+        docs, description, keep = task_docs(task, where, b.max_examples, b.seed)
         lm_name = asset_bigbench_task(name)
         write_lm_eval_task(out, lm_name, docs, "multiple_choice", description)
         facts[lm_name] = {"member": member, "sha256": hashlib.sha256(raw[member]).hexdigest(),
                           "examples": len(task["examples"]), "kept": len(keep), "first_kept": keep[:5]}  # fmt: skip
         log.info("bigbench: %s: %d of %d examples -> lm-eval task %s", name, len(keep), len(task["examples"]), lm_name)
-    write_json(record, {"package": package, "version": version, "archive": archive.name, "archive_sha256": sha256,
-                        "max_examples": max_examples, "seed": seed, "tasks": facts})  # fmt: skip
+    write_json(record, {**package_record(b, archive), "max_examples": b.max_examples, "seed": b.seed, "tasks": facts})

