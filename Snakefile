@@ -29,15 +29,20 @@ if RELEASED:
 else:
 
     include: "rules/sft.smk"
-    include: "rules/generate.smk"
-    include: "rules/reference.smk"
-    include: "rules/train.smk"
-    include: "rules/chains.smk"
 
+    # Tiny world: an iteration is one job (rules/iteration.smk); paper scale: one job per stage.
     if TINY:
 
+        include: "rules/iteration.smk"
+        include: "rules/chains.smk"
         include: "rules/recipes.smk"
         include: "rules/studies.smk"
+
+    else:
+
+        include: "rules/generate.smk"
+        include: "rules/reference.smk"
+        include: "rules/train.smk"
 
 
 include: "rules/divergence.smk"

@@ -9,73 +9,53 @@ use rule sft as sft_chain with:
     output:
         model=directory(names.model_dir(f"{{chain}}/{names.SFT}")),
         metrics=names.train_metrics(f"{{chain}}/{names.SFT}"),
+        **measure_outputs(f"{{chain}}/{names.SFT}"),
     params:
         cfg=lambda w: params_json(sft=for_chain(CFG.sft, w.chain), spin=SFT_SPIN),
-        tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
+        tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}",
         checkpoints=lambda w: names.train_checkpoints(names.sft_model(w.chain)),
+        measure=lambda w: measure_params(names.sft_model(w.chain)),
+        name=lambda w: names.sft_model(w.chain),
+        ref="",
     log:
         "logs/sft/{chain}/sft.log",
     benchmark:
         "results/benchmarks/sft_{chain}.tsv"
 
 
-use rule generate as generate_chain with:
-    input:
-        model=lambda w: previous_model_dir(w.t, w.chain),
-        prompts="data/sft/train.jsonl",
+use rule iteration as iteration_chain with:
     output:
-        generate_outputs("{chain}"),
+        **iteration_outputs("{chain}"),
     params:
-        cfg=generate_params,
-        command="generate-shards" if TINY else "generate",
-        shard=lambda w: "" if TINY else f"--shard {w.k}",
-    log:
-        f"logs/generate/{{chain}}/{GENERATE_JOB}.log",
-    benchmark:
-        f"results/benchmarks/generate_{{chain}}_{GENERATE_JOB}.tsv"
-
-
-use rule reference as reference_chain with:
-    input:
-        pairs=pair_sources,
-        model=lambda w: previous_model_dir(w.t, w.chain),
-    output:
-        names.pairs_file("{t}", "{chain}"),
-    log:
-        "logs/reference/{chain}/iter{t}.log",
-    benchmark:
-        "results/benchmarks/reference_{chain}_iter{t}.tsv"
-
-
-use rule train as train_chain with:
-    input:
-        pairs=names.pairs_file("{t}", "{chain}"),
-        init=lambda w: previous_model_dir(w.t, w.chain),
-    output:
-        model=directory(names.model_dir(names.model_name("{t}", "{chain}"))),
-        metrics=names.train_metrics(names.model_name("{t}", "{chain}")),
-    params:
-        cfg=spin_params,
+        generate=generate_params,
+        reference=reference_params,
+        train=spin_params,
+        measure=lambda w: measure_params(names.model_name(w.t, w.chain)),
+        name=lambda w: names.model_name(w.t, w.chain),
         launcher=train_launcher(),
         checkpoints=names.train_checkpoints(names.model_name("{t}", "{chain}")),
         release=lambda w: names.train_checkpoints(names.previous_model(names.model_name(w.t, w.chain))),
+        pairs=lambda w, input, output: shlex.join([*input.mixed, *output.generated]),
+        ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
     log:
-        "logs/train/{chain}/iter{t}.log",
+        "logs/iteration/{chain}/iter{t}.log",
     benchmark:
-        "results/benchmarks/train_{chain}_iter{t}.tsv"
+        "results/benchmarks/iteration/{chain}_iter{t}.tsv"
 
 
 rule sft_continued:
     input:
-        train="data/sft/train.jsonl",
-        init=lambda w: previous_model_dir(w.t, names.CONTROL),
-        match_steps=names.train_metrics(names.model_name("{t}")),
+        unpack(control_inputs),
     output:
         model=directory(names.model_dir(names.model_name("{t}", names.CONTROL))),
         metrics=names.train_metrics(names.model_name("{t}", names.CONTROL)),
+        **measure_outputs(names.model_name("{t}", names.CONTROL)),
     params:
         cfg=lambda w: params_json(spin=CFG.spin.for_iteration(int(w.t)), control=CFG.convergence.control),
         checkpoints=names.train_checkpoints(names.model_name("{t}", names.CONTROL)),
+        measure=lambda w: measure_params(names.model_name(w.t, names.CONTROL)),
+        name=lambda w: names.model_name(w.t, names.CONTROL),
+        ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
     log:
         f"logs/train/{names.CONTROL}/iter{{t}}.log",
     benchmark:
@@ -89,7 +69,4 @@ rule sft_continued:
     conda:
         "../envs/train.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} python -m spin_core.cli sft-continue --params {params.cfg:q}"
-        " --train {input.train:q} --init {input.init:q} --match-steps {input.match_steps:q}"
-        " --out {output.model:q} --checkpoints {params.checkpoints:q}"
-        " --metrics {output.metrics:q} 2>&1 | tee {log:q}"
+        one_process(CONTROL_STEPS)

@@ -119,7 +119,7 @@ def model_spin(wildcards):
 # (divergence, evaluation, the theory overlay), which only the report waits for.
 CRITICAL_PATH = 10
 # Rules whose jobs keep checkpoints in params.checkpoints until the run succeeds.
-TRAINING_RULES = {"sft", "sft_chain", "train", "train_chain", "sft_continued", "recipe_sft"}
+TRAINING_RULES = {"sft", "sft_chain", "train", "iteration", "iteration_chain", "sft_continued", "recipe_sft"}
 # Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
 GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
 
@@ -136,6 +136,138 @@ def pair_sources(wildcards):
     t = int(wildcards.t)
     sources = names.pair_source_iterations(t, CFG.spin.for_iteration(t).mix_previous_iteration)
     return [f for s in sources for f in names.generated_shards(s, NUM_SHARDS, chain)]
+
+
+def mixed_iterations(wildcards):
+    """The earlier iterations whose generated shards iteration t also trains on (mixing: t-1)."""
+    t = int(wildcards.t)
+    return [s for s in names.pair_source_iterations(t, CFG.spin.for_iteration(t).mix_previous_iteration) if s != t]
+
+
+# ---- Tiny world: a model's measures (held-out samples, exact KL, proxies) in the job that makes it
+def measure_outputs(model):
+    """The files of divergence-model for `model` (a name with wildcards)."""
+    return dict(
+        samples=names.heldout_samples(model),
+        exact=names.divergence_rows("exact", model),
+        proxies=names.divergence_rows("proxies", model),
+        per_prompt=names.per_prompt_rows(model),
+    )
+
+
+def measure_params(model):
+    """--params of divergence-model for `model` (a name without wildcards)."""
+    spin = CFG.spin.for_iteration(names.parse_model(model).iteration)
+    return params_json(divergence=CFG.divergence, generate=CFG.generate, spin=spin)
+
+
+# What a measure reads besides the model (tiny world).
+MEASURE_INPUTS = dict(world="data/world/world.json", test="data/sft/test.jsonl") if TINY else {}
+# Runs in this environment's python; a step whose launcher differs (accelerate launch) runs apart.
+IN_PROCESS = shlex.join(["python", "-m", "spin_core.cli"])
+MEASURE_STEP = (
+    IN_PROCESS,
+    "divergence-model --params {params.measure:q} --model {output.model:q} --world {input.world:q}"
+    " --test {input.test:q} {params.ref} --name {params.name:q} --samples-out {output.samples:q}"
+    " --exact-out {output.exact:q} --proxies-out {output.proxies:q} --per-prompt-out {output.per_prompt:q}",
+)
+
+
+def one_process(steps):
+    """The shell command of a job that runs several stage commands in a row, as (launcher, command)
+    pairs, launcher the argv prefix of the command (IN_PROCESS, or train_launcher()'s: its text is
+    params.launcher): consecutive steps of this python share one `spin-repro steps` process
+    (spin_core/cli.py); a step under accelerate launch (spin.gpus > 1) is its own process between
+    them. The job's output goes to {log}."""
+    groups = []
+    for launch, command in steps:
+        if groups and launch == IN_PROCESS and groups[-1][0] == IN_PROCESS:
+            groups[-1][1].append(command)
+        else:
+            groups.append((launch, [command]))
+    commands = [
+        f"{launch if launch == IN_PROCESS else '{params.launcher}'} {'steps ' if len(cmds) > 1 else ''}{' :: '.join(cmds)}"
+        for launch, cmds in groups
+    ]
+    if len(commands) == 1:  # one stage: the command line the rule had before
+        return f"OMP_NUM_THREADS={{threads}} {commands[0]} 2>&1 | tee {{log:q}}"
+    return "export OMP_NUM_THREADS={threads}; (" + " && ".join(commands) + ") 2>&1 | tee {log:q}"
+
+
+def iteration_steps():
+    """generate -> reference -> train -> measure: the commands of the paper scale's separate rules."""
+    generate = (
+        "generate-shards --params {params.generate:q} --model {input.init:q} --prompts {input.prompts:q}"
+        " --iteration {wildcards.t} --out {output.generated:q}"
+    )
+    reference = "reference --params {params.reference:q} --model {input.init:q} --pairs {params.pairs} --out {output.pairs:q}"
+    train = (
+        "train --params {params.train:q} --pairs {output.pairs:q} --init {input.init:q} --out {output.model:q}"
+        " --checkpoints {params.checkpoints:q} --release-checkpoints {params.release:q} --metrics {output.metrics:q}"
+    )
+    return [(IN_PROCESS, generate), (IN_PROCESS, reference), (train_launcher(), train), MEASURE_STEP]
+
+
+def iteration_outputs(chain=""):
+    model = names.model_name("{t}", chain)
+    return dict(
+        generated=generate_outputs(chain),
+        pairs=names.pairs_file("{t}", chain),
+        model=directory(names.model_dir(model)),
+        metrics=names.train_metrics(model),
+        **measure_outputs(model),
+    )
+
+
+def iteration_inputs(w):
+    chain = w.get("chain", "")
+    model = names.model_name(w.t, chain)
+    return dict(
+        names.proxy_reference(model),
+        init=previous_model_dir(w.t, chain),
+        prompts="data/sft/train.jsonl",
+        mixed=[f for s in mixed_iterations(w) for f in names.generated_shards(s, NUM_SHARDS, chain)],
+        **MEASURE_INPUTS,
+    )
+
+
+# The control's iteration t, then its measures (as rules/iteration.smk does for SPIN's).
+CONTROL_STEPS = [
+    (
+        IN_PROCESS,
+        "sft-continue --params {params.cfg:q} --train {input.train:q} --init {input.init:q}"
+        " --match-steps {input.match_steps:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
+        " --metrics {output.metrics:q}",
+    ),
+    MEASURE_STEP,
+]
+
+
+def control_inputs(w):
+    model = names.model_name(w.t, names.CONTROL)
+    return dict(
+        names.proxy_reference(model),
+        train="data/sft/train.jsonl",
+        init=previous_model_dir(w.t, names.CONTROL),
+        match_steps=names.train_metrics(names.model_name(w.t)),
+        **MEASURE_INPUTS,
+    )
+
+
+def sft_steps():
+    sft = (
+        "sft --params {params.cfg:q} --train {input.train:q} {params.tokenizer} --out {output.model:q}"
+        " --checkpoints {params.checkpoints:q} --metrics {output.metrics:q}"
+    )
+    return [(IN_PROCESS, sft), *([MEASURE_STEP] if TINY else [])]
+
+
+def sft_measure_outputs(model):
+    return measure_outputs(model) if TINY else {}
+
+
+def sft_measure_params(model):
+    return dict(measure=measure_params(model), name=model, ref="") if TINY else {}
 
 
 def input_args(input, skip=(), only=None):

@@ -8,7 +8,9 @@ is generated from the function's signature:
 - every other parameter is an option of its own name (`model_dir` -> --model-dir), required unless it
   has a default; a list takes several values; a positional-only parameter is positional;
 - a command marked `table=True` writes the DataFrame its function returns to --out.
-Only the chosen command's module is imported. Our errors and OS errors (disk full, permissions) are
+`steps` runs several commands in one process, in order, separated by `::` (`spin-repro steps sft ... ::
+divergence-model ...`): the tiny world's jobs do so, since starting a process (torch, transformers)
+costs more there than most stages. Only the chosen commands' modules are imported. Our errors and OS errors (disk full, permissions) are
 printed as one `error:` line, without a traceback, with a non-zero exit.
 """
 
@@ -188,13 +190,50 @@ def run_command(name: str, action) -> int:
     return 0
 
 
+STEPS = "steps"  # the command that runs several others in one process
+STEP_SEPARATOR = "::"
+
+
 def _usage(prog: str, commands: dict[str, Command]) -> str:
-    width = max(map(len, commands))
+    width = max(map(len, [*commands, STEPS]))
     lines = [f"usage: {prog} <command> [options]   ({prog} <command> --help for its options)", "", "commands:"]
     for name, command in commands.items():
         doc = (inspect.getdoc(command.function()) or "").splitlines()
         lines.append(f"  {name:<{width}}  {doc[0] if doc else ''}")
+    lines.append(
+        f"  {STEPS:<{width}}  Several commands in one process, in order: <command> [options] {STEP_SEPARATOR} ..."
+    )
     return "\n".join(lines)
+
+
+def parse_steps(prog: str, argv: list[str], commands: dict[str, Command]) -> list[tuple[str, argparse.Namespace]]:
+    """`<command> [options] :: <command> [options] ...` as (name, parsed arguments) per step, every step
+    parsed before any runs (a typo in the last one stops the job before the first)."""
+    steps, current = [], []
+    for arg in [*argv, STEP_SEPARATOR]:
+        if arg != STEP_SEPARATOR:
+            current.append(arg)
+            continue
+        if not current:
+            print(
+                f"{prog} {STEPS}: error: an empty step ({STEP_SEPARATOR} twice in a row, or at an end)", file=sys.stderr
+            )
+            raise SystemExit(2)
+        name, *rest = current
+        if name not in commands:
+            print(f"{prog} {STEPS}: error: unknown command {name!r} (one of: {', '.join(commands)})", file=sys.stderr)
+            raise SystemExit(2)
+        steps.append((name, command_parser(prog, name, commands[name]).parse_args(rest)))
+        current = []
+    return steps
+
+
+def run_steps(steps: list[tuple[str, argparse.Namespace]], commands: dict[str, Command]) -> None:
+    for k, (name, args) in enumerate(steps, 1):
+        t0 = time.time()
+        log.info("step %d/%d: %s", k, len(steps), name)
+        run_stage(commands[name], args)
+        log.info("step %d/%d: %s done in %.1fs", k, len(steps), name, time.time() - t0)
 
 
 def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS, prog: str = "spin-repro") -> int:
@@ -207,14 +246,22 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS,
         # In a log file a progress bar (tqdm: transformers' weight loading, lm-eval) is one line per
         # update; our stages log progress lines with a rate and an ETA instead.
         os.environ.setdefault("TQDM_DISABLE", "1")
-    if name not in commands:
-        print(f"{prog}: error: unknown command {name!r} (one of: {', '.join(commands)})", file=sys.stderr)
+    if name == STEPS:
+        if not rest or rest[0] in ("-h", "--help"):
+            print(f"usage: {prog} {STEPS} <command> [options] {STEP_SEPARATOR} <command> [options] ...")
+            return 0 if rest else 2
+        steps = parse_steps(prog, rest, commands)
+        action = lambda: run_steps(steps, commands)  # noqa: E731
+    elif name not in commands:
+        print(f"{prog}: error: unknown command {name!r} (one of: {', '.join(commands)}, {STEPS})", file=sys.stderr)
         return 2
-    args = command_parser(prog, name, commands[name]).parse_args(rest)
+    else:
+        args = command_parser(prog, name, commands[name]).parse_args(rest)
+        action = lambda: run_stage(commands[name], args)  # noqa: E731
     if not startup.enabled():
-        return run_command(name, lambda: run_stage(commands[name], args))
+        return run_command(name, action)
     before_stage, clock = startup.start()  # benchmarks/bench_workflow.py's start-up share
-    rc = run_command(name, lambda: run_stage(commands[name], args))
+    rc = run_command(name, action)
     log.info("%s %s", name, startup.report_line(before_stage, clock))
     return rc
 

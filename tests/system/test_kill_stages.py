@@ -19,8 +19,17 @@ import pytest
 from tests.helpers.workflow import MICRO, check_no_partial_outputs, snakemake_cmd, start_snakemake, workflow_env
 
 SMALL = "iterations: [0, 1]\nevaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
-# In DAG order; each is killed at a random point after its first job starts.
-STAGES = ["sft", "generate", "reference", "train", "divergence_model", "figures"]
+# In DAG order; each is killed at a random point after its first job starts (a rule's first job, or
+# at the tiny scale, where an iteration is one job, the first iteration job's step: `spin-repro steps`
+# logs "step k/n: <command>").
+STAGES = {
+    "sft": r"^(local)?rule sft:",
+    "generate": r"step 1/4: generate-shards",
+    "reference": r"step 2/4: reference",
+    "train": r"step 3/4: train",
+    "divergence": r"step 4/4: divergence-model",
+    "figures": r"^(local)?rule figures:",
+}
 # Why Snakemake may plan a job after a kill: its own outputs are missing/incomplete, or an input
 # is being remade. Anything else (params, code, mtime of finished inputs) would be redoing
 # finished work.
@@ -28,11 +37,11 @@ ALLOWED_REASONS = ("Missing output files", "Incomplete output files", "Input fil
 
 
 def run_until_stage(workdir, configs, stage, delay, log_path):
-    """Start the workflow; once a job of `stage` has started, wait `delay` s and SIGKILL the
+    """Start the workflow; once `stage` has started (STAGES), wait `delay` s and SIGKILL the
     process group. Returns True if it killed, False if the run ended first."""
     with open(log_path, "w") as log:
         proc = start_snakemake(workdir, configs, log)
-        pattern = re.compile(rf"^(local)?rule {stage}:", re.M)
+        pattern = re.compile(STAGES[stage], re.M)
         end = time.time() + 600
         while time.time() < end and proc.poll() is None:
             if pattern.search(log_path.read_text()):

@@ -102,11 +102,16 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
         "models/sft",
         "models/iter0",
         "data/pairs/pairs_iter0.parquet",
-        "data/pairs/pairs_iter1.parquet",
-        "data/generated/iter1/shard0-of-1.parquet",
+        "data/generated/iter0/shard0-of-1.parquet",
         "results/train/iter0/metrics.json",
+        "results/divergence/exact/iter0.csv",
     ]
     before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
+    # At the tiny scale an iteration is one job (rules/iteration.smk): the killed job's generation and
+    # reference pass are redone (seconds, the same bytes), its training resumes from the checkpoint.
+    redone = ["data/generated/iter1/shard0-of-1.parquet", "data/pairs/pairs_iter1.parquet"]
+    redone_bytes = {rel: (tmp_path / rel).read_bytes() for rel in redone if (tmp_path / rel).exists()}
+    assert redone_bytes, "the killed iteration had not written its pairs"
 
     # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.
     rerun = unlock_and_rerun(tmp_path, configs)
@@ -114,7 +119,9 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     for rel, mtime in before.items():
         assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
     assert "rule sft:" not in out and "rule world:" not in out
-    assert "resuming from checkpoint" in (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    assert "resuming from checkpoint" in (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
+    for rel, content in redone_bytes.items():
+        assert (tmp_path / rel).read_bytes() == content, f"{rel} differs when redone"
     for rel in declared_outputs(iterations=(0, 1, 2), evaluation=False):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
@@ -128,7 +135,7 @@ def test_sigint_to_snakemake_alone_stops_the_running_training(tmp_path):
     training on unseen. The rerun resumes from the job's last checkpoint and finishes."""
     configs, ckpt_dir, _, first = signal_snakemake_during_training(tmp_path, signal.SIGINT)
     assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
-    first_train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    first_train_log = (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
     assert "train: final" not in first_train_log, "the training job ran on after the SIGINT"
     alive = _training_processes(tmp_path)
     assert not alive, alive
@@ -138,7 +145,7 @@ def test_sigint_to_snakemake_alone_stops_the_running_training(tmp_path):
     assert steps and steps[-1] < last_step
 
     unlock_and_rerun(tmp_path, configs)
-    train_log = (tmp_path / "logs" / "train" / "iter1.log").read_text()
+    train_log = (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
     assert f"resuming from checkpoint {ckpt_dir.relative_to(tmp_path)}/checkpoint-{steps[-1]}" in train_log, train_log
     assert (tmp_path / "models" / "iter1" / "config.json").exists()
     # The run succeeded: its checkpoints are released.
@@ -170,4 +177,5 @@ def test_sigterm_to_snakemake_says_no_job_failed_and_keeps_the_running_job(tmp_p
         snakemake_cmd(tmp_path, "-n", configfile=configs), env=workflow_env(), capture_output=True, text=True
     )
     assert dry.returncode == 0, dry.stderr
-    assert "rule train:" not in dry.stdout and "rule divergence_model:" in dry.stdout, dry.stdout[-3000:]
+    # iteration 1's job (its training, then its measures) finished and was kept; no later job started
+    assert "rule iteration:" not in dry.stdout and "rule divergence_table:" in dry.stdout, dry.stdout[-3000:]

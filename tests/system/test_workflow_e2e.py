@@ -10,18 +10,23 @@ from tests.helpers.workflow import MODELS, ROOT, check_no_partial_outputs, decla
 
 @pytest.mark.parametrize("config", ["config.yaml", "paper.yaml", "paper-official.yaml"])
 def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
-    proc = run_snakemake(tmp_path, "-n", configfile=ROOT / "config" / config, timeout=120)
+    proc = run_snakemake(tmp_path, "-n", "-p", configfile=ROOT / "config" / config, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
-    for rule in ("sft", "generate", "reference", "train"):
-        assert f"rule {rule}:" in out
     if config == "config.yaml":
-        # the tiny world: one job per model for its divergences (the replicate chains' own SFT models
-        # included) and one for its evaluations, one generation job per iteration and chain (2 shards each)
-        assert out.count("rule divergence_model:") == 5 + 5 * 2 + 4 and out.count("rule eval_model:") == 5
-        assert out.count("rule sft_chain:") == 2
-        assert out.count("rule generate:") == 4 and "shard1-of-2" in out
+        # the tiny world: one job per iteration and chain (generate, reference, train, then the new
+        # model's divergences; 2 shards each), the SFT models and the control measured in the jobs that
+        # make them, one job per model for its evaluations
+        assert out.count("rule sft:") == 1 and out.count("rule sft_chain:") == 2
+        assert out.count("rule iteration:") == 4 and out.count("rule iteration_chain:") == 4 * 2
+        assert out.count("rule sft_continued:") == 4 and out.count("rule eval_model:") == 5
+        assert "shard1-of-2" in out and "spin_core.cli steps generate-shards" in out
+        for rule in ("generate", "reference", "train", "divergence_model"):
+            assert f"rule {rule}:" not in out
     if config.startswith("paper"):
+        for rule in ("sft", "generate", "reference", "train"):  # one job per stage: GPU hours each
+            assert f"rule {rule}:" in out
+        assert "rule iteration:" not in out and "spin_core.cli steps" not in out
         assert "divergence_model" not in out  # p_data is unknown at paper scale: samples + proxies only
         assert out.count("rule heldout_samples:") == 5 and out.count("rule divergence_proxies:") == 5
         assert out.count("rule generate:") == 4 * 8  # 4 iterations x 8 shards
@@ -145,30 +150,43 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 
 @pytest.mark.slow
 def test_changing_a_spin_only_key_reruns_no_sft_or_generation_job_params(micro_run, tmp_path):
-    """Each rule's params hold only what its stage reads: a new beta retrains the iterates (and what
-    depends on them) but no SFT model, and neither iteration 0's generation nor its reference pass (at
-    paper scale: GPU hours)."""
+    """Each stage's params hold only what it reads: a new beta retrains the iterates (and what depends
+    on them) but no SFT model. At the tiny scale an iteration is one job, so its generation reruns
+    with it (seconds, the same pairs); the generation and reference steps' own --params carry no beta,
+    which is what keeps the paper scale's generate and reference jobs (GPU hours) from rerunning."""
+    import json
     import re
+    import shlex
 
     from tests.helpers.workflow import MICRO
 
     edited = tmp_path / "beta.yaml"
     edited.write_text(MICRO.read_text().replace("  beta: 0.1\n", "  beta: 0.2\n", 1))
     assert edited.read_text() != MICRO.read_text()
-    proc = run_snakemake(micro_run, "-n", configfile=edited, timeout=300)
+    proc = run_snakemake(micro_run, "-n", "-p", configfile=edited, timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     out = proc.stdout + proc.stderr
-    planned = set()  # (rule, wildcards) of every job the dry run plans
+    planned = {}  # (rule, wildcards) -> the job's shell command, of every job the dry run plans
     for block in re.split(r"^(?=(?:local)?rule \w+:$)", out, flags=re.M)[1:]:
         rule = re.match(r"(?:local)?rule (\w+):", block).group(1)
         wildcards = re.search(r"^    wildcards: (.*)$", block, flags=re.M)
-        planned.add((rule, wildcards.group(1) if wildcards else ""))
-    assert ("train", "t=0") in planned, out[-3000:]  # the edit takes effect
+        shell = re.search(r"^Shell command: (.*)$", block, flags=re.M)
+        planned[(rule, wildcards.group(1) if wildcards else "")] = shell.group(1) if shell else ""
+    assert ("iteration", "t=0") in planned, out[-3000:]  # the edit takes effect
     rules = {rule for rule, _ in planned}
     assert not rules & {"sft", "sft_chain", "recipe_sft"}, sorted(planned)
-    for rule, w in planned:
-        if rule in ("generate", "generate_chain", "reference", "reference_chain"):
-            assert "t=0" not in w.split(", "), (rule, w)
+    argv = shlex.split(planned[("iteration", "t=0")].split(" 2>&1 |")[0])
+    steps, current = [], []
+    for arg in argv[argv.index("steps") + 1 :] + ["::"]:
+        if arg == "::":
+            steps.append(current)
+            current = []
+        else:
+            current.append(arg)
+    params = {step[0]: json.loads(step[step.index("--params") + 1]) for step in steps}
+    assert list(params) == ["generate-shards", "reference", "train", "divergence-model"]
+    assert params["train"]["spin"]["beta"] == 0.2
+    assert "beta" not in params["generate-shards"]["spin"] and "beta" not in params["reference"]["spin"]
 
 
 @pytest.mark.slow
@@ -276,7 +294,7 @@ def test_released_models_are_evaluated_without_training(micro_run, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert out.count("rule import_model:") == 3
-    for rule in ("sft:", "generate:", "reference:", "train:", "sft_continued:"):
+    for rule in ("sft:", "generate:", "reference:", "train:", "iteration:", "sft_continued:"):
         assert f"rule {rule}" not in out
     assert not (work / "data" / "pairs").exists() and not (work / "results" / "train").exists()
     ours = pd.read_csv(work / "results/divergence/exact.csv").set_index(["model", "metric"])

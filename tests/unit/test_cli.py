@@ -68,3 +68,51 @@ def test_unknown_command_and_help(capsys):
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in cli.COMMANDS)
+
+
+def test_steps_run_several_commands_in_one_process_in_order(tmp_path, monkeypatch, capsys):
+    """`spin-repro steps a ... :: b ...`: every step parsed before the first runs, run in order in this
+    process; a failing step stops the rest with its one-line error."""
+    import sys
+    import types
+
+    from spin_core.errors import DataError
+
+    ran = []
+
+    def first(name: str) -> None:
+        """First."""
+        ran.append(("first", name))
+
+    def second(path: Path, fail: bool = False) -> None:
+        """Second."""
+        if fail:
+            raise DataError(f"{path}: broken")
+        ran.append(("second", path))
+
+    module = types.ModuleType("fake_steps_module")
+    module.first, module.second = first, second
+    monkeypatch.setitem(sys.modules, "fake_steps_module", module)
+    commands = {"first": cli.Command("fake_steps_module:first"), "second": cli.Command("fake_steps_module:second")}
+
+    assert cli.main(["steps", "first", "--name", "a", "::", "second", "--path", "p", "::", "first", "--name", "b"],
+                    commands=commands) == 0  # fmt: skip
+    assert ran == [("first", "a"), ("second", Path("p")), ("first", "b")]
+
+    ran.clear()
+    assert cli.main(["steps", "first", "--name", "a", "::", "second", "--path", "p", "--fail", "::", "first",
+                     "--name", "b"], commands=commands) == 2  # fmt: skip
+    assert ran == [("first", "a")] and "error: p: broken" in capsys.readouterr().err
+
+    ran.clear()  # a bad last step stops the job before its first step runs
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["steps", "first", "--name", "a", "::", "second"], commands=commands)
+    assert exit_info.value.code == 2 and ran == [] and "--path" in capsys.readouterr().err
+    for argv in (["steps", "first", "--name", "a", "::"], ["steps", "first", "--name", "a", "::", "::", "first"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv, commands=commands)
+        assert "empty step" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["steps", "nope"], commands=commands)
+    assert "unknown command 'nope'" in capsys.readouterr().err
+    assert ran == []
