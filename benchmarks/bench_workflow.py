@@ -6,7 +6,7 @@ DIR) and prints:
   counted by the kernel for the finished process tree: resource.getrusage(RUSAGE_CHILDREN));
 - `wall_seconds=<n>`: the run's wall-clock time;
 - `startup_share=<f>`: of the CPU of the jobs' stage processes, the share spent before each job's first
-  useful work: before its stage function started, plus every import it ran (spin_core/startup.py,
+  useful work: before its stage function started, plus every import it ran (spin_core/cli/startup.py,
   switched on by SPIN_REPRO_STARTUP=1 for the run; each job logs `startup_cpu=.. total_cpu=..`, summed
   here over logs/**/*.log);
 - per stage, the jobs and their wall and CPU seconds from Snakemake's own benchmark files
@@ -32,8 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from spin_core.startup import ENV as STARTUP_ENV  # noqa: E402
-from spin_core.startup import parse_line  # noqa: E402
+from spin_core.cli.startup import ENV as STARTUP_ENV  # noqa: E402
+from spin_core.cli.startup import parse_line  # noqa: E402
 
 # Benchmark files of per-model stages sit in a folder of the stage's name; the others are named
 # <rule>_<model or iteration>.tsv.
@@ -82,7 +82,7 @@ def startup_totals(workdir: Path) -> tuple[float, float, int]:
 
 def run(configfile: str, workdir: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the whole process tree) of one workflow run, its jobs timing their
-    start-up (spin_core/startup.py)."""
+    start-up (spin_core/cli/startup.py)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", configfile, "--cores", "all", "--quiet", "rules", "host"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

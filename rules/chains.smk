@@ -36,7 +36,7 @@ use rule iteration as iteration_chain with:
         checkpoints=names.train_checkpoints(names.model_name("{t}", "{chain}")),
         release=lambda w: names.train_checkpoints(names.previous_model(names.model_name(w.t, w.chain))),
         pairs=lambda w, input, output: shlex.join([*input.mixed, *output.generated]),
-        ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
+        ref=lambda w, input: measure_ref(input, names.model_name(w.t, w.chain)),
     log:
         "logs/iteration/{chain}/iter{t}.log",
     benchmark:
@@ -55,7 +55,7 @@ rule sft_continued:
         checkpoints=names.train_checkpoints(names.model_name("{t}", names.CONTROL)),
         measure=lambda w: measure_params(names.model_name(w.t, names.CONTROL)),
         name=lambda w: names.model_name(w.t, names.CONTROL),
-        ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
+        ref=lambda w, input: measure_ref(input, names.model_name(w.t, names.CONTROL)),
     log:
         f"logs/train/{names.CONTROL}/iter{{t}}.log",
     benchmark:

@@ -156,9 +156,20 @@ def measure_outputs(model):
 
 
 def measure_params(model):
-    """--params of divergence-model for `model` (a name without wildcards)."""
-    spin = CFG.spin.for_iteration(names.parse_model(model).iteration)
+    """--params of divergence-model for `model` (a name without wildcards): the prompt rule and lengths
+    of the spin section, not its training keys (a new beta reruns no SFT job; the margin's beta is an
+    option of its own, measure_ref)."""
+    spin = CFG.spin.for_iteration(names.parse_model(model).iteration).view(EncodingConfig)
     return params_json(divergence=CFG.divergence, generate=CFG.generate, spin=spin)
+
+
+def measure_ref(input, model):
+    """The previous iterate of `model`, its held-out samples and the beta of the step that made `model`,
+    as options of divergence-model and proxies: the real-vs-generated margin's (none for an SFT model)."""
+    ref = input_args(input, only=("ref_model", "ref_samples"))
+    if not ref:
+        return ""
+    return f"{ref} --beta {CFG.spin.for_iteration(names.parse_model(model).iteration).beta!r}"
 
 
 # What a measure reads besides the model (tiny world).
@@ -177,7 +188,7 @@ def one_process(steps):
     """The shell command of a job that runs several stage commands in a row, as (launcher, command)
     pairs, launcher the argv prefix of the command (IN_PROCESS, or train_launcher()'s: its text is
     params.launcher): consecutive steps of this python share one `spin-repro steps` process
-    (spin_core/cli.py); a step under accelerate launch (spin.gpus > 1) is its own process between
+    (spin_core/cli/); a step under accelerate launch (spin.gpus > 1) is its own process between
     them. The job's output goes to {log}."""
     groups = []
     for launch, command in steps:

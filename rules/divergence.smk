@@ -18,8 +18,10 @@ if TINY and RELEASED:  # otherwise the job that makes a model measures it (MEASU
             proxies=names.divergence_rows("proxies", "{model}"),
             per_prompt=names.per_prompt_rows("{model}"),
         params:
-            cfg=lambda w: params_json(divergence=CFG.divergence, generate=CFG.generate, spin=model_spin(w)),
-            ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
+            cfg=lambda w: params_json(
+                divergence=CFG.divergence, generate=CFG.generate, spin=model_spin(w).view(EncodingConfig)
+            ),
+            ref=lambda w, input: measure_ref(input, w.model),
         log:
             "logs/divergence/{model}.log",
         benchmark:
@@ -73,8 +75,8 @@ elif not TINY:
             proxies=names.divergence_rows("proxies", "{model}"),
             per_prompt=names.per_prompt_rows("{model}"),
         params:
-            cfg=lambda w: params_json(divergence=CFG.divergence, spin=model_spin(w)),
-            ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
+            cfg=lambda w: params_json(divergence=CFG.divergence, spin=model_spin(w).view(EncodingConfig)),
+            ref=lambda w, input: measure_ref(input, w.model),
         log:
             "logs/divergence/proxies/{model}.log",
         benchmark:

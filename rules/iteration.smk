@@ -22,7 +22,7 @@ rule iteration:
         checkpoints=names.train_checkpoints(names.model_name("{t}")),
         release=lambda w: names.train_checkpoints(names.previous_model(names.model_name(w.t))),
         pairs=lambda w, input, output: shlex.join([*input.mixed, *output.generated]),
-        ref=lambda w, input: input_args(input, only=("ref_model", "ref_samples")),
+        ref=lambda w, input: measure_ref(input, names.model_name(w.t)),
     log:
         "logs/iteration/iter{t}.log",
     benchmark:

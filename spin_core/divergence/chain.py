@@ -225,7 +225,10 @@ def measure_proxies(
     t = names.parse_model(label).iteration
     recipe = spin.for_iteration(t) if t >= 0 else spin
     ref = {"ref_model": previous[0], "ref_samples": work / f"samples_{previous[1]}.parquet"} if previous else {}
-    df = divergence_proxies(div, recipe, model, work / f"samples_{label}.parquet", test, label, **ref)
+    if previous:
+        ref["beta"] = recipe.beta
+    samples = work / f"samples_{label}.parquet"
+    df = divergence_proxies(div, recipe.view(EncodingConfig), model, samples, test, label, **ref)
     write_table(out, df)
     return df
 

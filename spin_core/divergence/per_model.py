@@ -5,8 +5,9 @@ proxies, written to the same files as the three separate paper-scale jobs."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from ..config import DivergenceConfig, EncodingConfig, GenerateConfig, SpinConfig
+from ..config import DivergenceConfig, EncodingConfig, GenerateConfig
 from ..io import write_table
 from .exact import exact_divergence
 from .proxies import divergence_proxies
@@ -16,7 +17,7 @@ from .samples import sample_heldout
 def measure_model(
     divergence: DivergenceConfig,
     generate: GenerateConfig,
-    spin: SpinConfig,
+    spin: EncodingConfig,
     model: Path,
     world: Path,
     test: Path,
@@ -27,11 +28,12 @@ def measure_model(
     per_prompt_out: Path,
     ref_model: Path | None = None,
     ref_samples: Path | None = None,
+    beta: Annotated[float | None, "the real-vs-generated margin's beta (with --ref-model)"] = None,
 ) -> None:
     """Held-out samples, exact KL (with its per-prompt values) and proxies of one model (tiny world), in
     one job."""
-    write_table(samples_out, sample_heldout(divergence, generate, spin.view(EncodingConfig), model, test))
+    write_table(samples_out, sample_heldout(divergence, generate, spin, model, test))
     exact = exact_divergence(divergence, model, world, samples_out, name, per_prompt_out=per_prompt_out)
     write_table(exact_out, exact)
-    proxies = divergence_proxies(divergence, spin, model, samples_out, test, name, ref_model, ref_samples)
+    proxies = divergence_proxies(divergence, spin, model, samples_out, test, name, ref_model, ref_samples, beta)
     write_table(proxies_out, proxies)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 
-from ..config import DivergenceConfig, SpinConfig
+from ..config import DivergenceConfig, EncodingConfig
 from ..data import first_exchange, load_sft
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import write_table
 from ..modeling import load_model
 from ..train.encoding import (
@@ -53,7 +54,7 @@ def real_vs_generated(
 
 
 # ---------------------------------------------------------------- the job
-def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
+def _human_examples(test_path, prompt_ids_in_order, tok, spin: EncodingConfig):
     by_id = {r["prompt_id"]: r for r in load_sft(test_path)}
     whole = []
     for pid in prompt_ids_in_order:
@@ -70,11 +71,11 @@ def _human_examples(test_path, prompt_ids_in_order, tok, spin: SpinConfig):
     return [p for p, _ in cut], [r for _, (r,) in cut]
 
 
-def _held_out_margins(
-    policy, ref_path, ref_samples, prompt_order, h_prompts, h_responses, logp_real, tok, k, cfg, beta
-):
+def _held_out_margins(policy, tok, human, ref_path, ref_samples, prompt_order, k, cfg, beta):
     """SPIN reward margins on held-out pairs (prompts, k): the human response against each of the
-    reference's k samples, with the reward of the iteration that made `policy` from the reference."""
+    reference's k samples, with the reward of the iteration that made `policy` from the reference.
+    human: the prompts, human responses and their log-probs under `policy`, in prompt_order."""
+    h_prompts, h_responses, logp_real = human
     ref_model, _ = load_model(ref_path)
     by_prompt = {}
     for r in read_samples(ref_samples, k):
@@ -99,20 +100,24 @@ def _held_out_margins(
 
 def divergence_proxies(
     divergence: DivergenceConfig,
-    spin: SpinConfig,
+    spin: EncodingConfig,
     model: Path,
     samples: Path,
     test: Path,
     name: str,
     ref_model: Path | None = None,
     ref_samples: Path | None = None,
+    beta: Annotated[float | None, "the real-vs-generated margin's beta (that of the step that made the model)"] = None,
     per_prompt_out: Path | None = None,
 ) -> pd.DataFrame:
     """The paper-scale divergence proxies of one model, as tidy rows.
 
-    The real-vs-generated rows need the previous iterate and its held-out samples (ref_*); the SFT
-    model has none. per_prompt_out: each prompt's held-out NLL (per response and per token), keyed by
-    prompt id, for the paired comparisons across iterations."""
+    The real-vs-generated rows need the previous iterate, its held-out samples (ref_*) and the beta of
+    the step that made this model; the SFT model has none, and its measures read no beta (a new beta
+    reruns no SFT job). per_prompt_out: each prompt's held-out NLL (per response and per token), keyed
+    by prompt id, for the paired comparisons across iterations."""
+    if (ref_model is None) != (ref_samples is None) or (ref_model is None) != (beta is None):
+        raise ConfigError("proxies: the real-vs-generated margin needs --ref-model, --ref-samples and --beta together")
     policy, tok = load_model(model)
     k = divergence.samples_per_prompt
     own = read_samples(samples, k)
@@ -140,20 +145,9 @@ def divergence_proxies(
         rows.append(tidy_row(name, f"gen_distinct_{n}", distinct_n(gen, n)))
         rows.append(tidy_row(name, f"human_distinct_{n}", distinct_n(human, n)))
 
-    if ref_model is not None and ref_samples is not None:
-        margins = _held_out_margins(
-            policy,
-            ref_model,
-            ref_samples,
-            prompt_order,
-            h_prompts,
-            h_responses,
-            logp_real,
-            tok,
-            k,
-            divergence,
-            spin.beta,
-        )
+    if ref_model is not None:
+        human = (h_prompts, h_responses, logp_real)
+        margins = _held_out_margins(policy, tok, human, ref_model, ref_samples, prompt_order, k, divergence, beta)
         rows.append(tidy_row(name, "rv_accuracy", (margins > 0).astype(float)))
         rows.append(tidy_row(name, "rv_margin", margins))
     return pd.DataFrame(rows, columns=DIVERGENCE_COLUMNS)

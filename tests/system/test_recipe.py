@@ -2,6 +2,7 @@
 iteration t on the pairs of the same iterations, with spin.mix_previous_iteration on and off."""
 
 import re
+import shlex
 
 import pandas as pd
 import pytest
@@ -17,17 +18,22 @@ from tests.helpers.workflow import MICRO, run_snakemake
 
 def workflow_pair_sources(workdir, overlay) -> dict[int, set[int]]:
     """From Snakemake's dry run: iteration t -> the iterations whose generated shards its reference
-    job reads (the reference pass writes exactly the pairs the train job then reads)."""
-    proc = run_snakemake(workdir, "-n", configfile=[MICRO, overlay], timeout=120)
+    step reads (`--pairs` of the `reference` step in the tiny scale's one-job iteration; the reference
+    pass writes exactly the pairs the train step then reads)."""
+    proc = run_snakemake(workdir, "-n", "-p", configfile=[MICRO, overlay], timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sources = {}
     for job in re.split(r"\n(?=(?:local)?rule )", proc.stdout + proc.stderr):
-        if not job.startswith("rule reference:"):
+        if not job.startswith("rule iteration:"):
             continue
-        inputs = re.search(r"^\s+input: (.*)$", job, re.M).group(1)
-        output = re.search(r"^\s+output: (.*)$", job, re.M).group(1)
-        t = int(re.search(r"pairs_iter(\d+)", output).group(1))
-        sources[t] = {int(i) for i in re.findall(r"data/generated/iter(\d+)/shard", inputs)}
+        t = int(re.search(r"^\s+wildcards: t=(\d+)$", job, re.M).group(1))
+        words = shlex.split(re.search(r"^Shell command: (.*)$", job, re.M).group(1))
+        step = words.index("reference")
+        pairs = words[words.index("--pairs", step) + 1 :]
+        pairs = pairs[: next(i for i, w in enumerate(pairs) if w.startswith("--"))]
+        assert pairs and all(re.fullmatch(r"data/generated/iter\d+/shard\d+-of-\d+\.parquet", f) for f in pairs), pairs
+        sources[t] = {int(re.search(r"iter(\d+)", f).group(1)) for f in pairs}
+    assert sorted(sources) == [0, 1, 2, 3], proc.stdout[-3000:]
     return sources
 
 

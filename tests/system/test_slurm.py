@@ -5,6 +5,7 @@ not root). Without accounting, job status comes from squeue (--slurm-status-comm
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,11 +15,13 @@ import pytest
 from tests.helpers.slurm_cluster import ClusterUnavailable, start_cluster, stop_cluster
 from tests.helpers.workflow import MICRO, ROOT, snakemake_cmd, workflow_env
 
-# One iteration, no evaluation, one chain, up to the divergence tables: every kind of job of the SPIN
-# chain and of the per-model measures (10 jobs). A job costs about 14 s through sbatch here (the
-# plugin's job step parses the workflow again), so each one counts.
+# One iteration, no evaluation, one chain, up to the divergence tables: every kind of job of the tiny
+# world's SPIN chain (world, data, the SFT model and its measures, one iteration and its measures) and
+# the tables (6 jobs). A job costs about 14 s through sbatch here (the plugin's job step parses the
+# workflow again), so each one counts.
 SMALL = "iterations: [0]\nevaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
 TARGETS = ["results/divergence/exact.csv", "results/divergence/proxies.csv"]
+SUBMITTED_RULES = ["world", "data", "sft", "iteration", "divergence_table", "divergence_table"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,9 @@ def test_slurm_profile_runs_the_workflow_through_sbatch(cluster, tmp_path):
     submitted = [line for line in out.splitlines() if "has been submitted with SLURM jobid" in line]
     queue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%T"], env=cluster.env, capture_output=True, text=True)
     states = queue.stdout.split()
-    assert len(submitted) >= 10 and states.count("COMPLETED") >= len(submitted), (len(submitted), states)
+    rules = [re.search(r"slurm_logs/rule_(\w+)/", line).group(1) for line in submitted]
+    assert sorted(rules) == sorted(SUBMITTED_RULES), rules
+    assert states.count("COMPLETED") >= len(submitted), (len(submitted), states)
 
     # Same results as the local run.
     for rel in ("results/divergence/exact.csv", "results/divergence/proxies.csv"):

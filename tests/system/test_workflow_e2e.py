@@ -187,6 +187,10 @@ def test_changing_a_spin_only_key_reruns_no_sft_or_generation_job_params(micro_r
     assert list(params) == ["generate-shards", "reference", "train", "divergence-model"]
     assert params["train"]["spin"]["beta"] == 0.2
     assert "beta" not in params["generate-shards"]["spin"] and "beta" not in params["reference"]["spin"]
+    # The measures read beta only for the margin against the previous model, as an option of its own:
+    # the SFT jobs, which measure their model too, keep their params.
+    measure = next(step for step in steps if step[0] == "divergence-model")
+    assert "beta" not in params["divergence-model"]["spin"] and measure[measure.index("--beta") + 1] == "0.2"
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from spin_core.startup import ENV, ImportClock, parse_line
+from spin_core.cli.startup import ENV, ImportClock, parse_line
 
 ROOT = Path(__file__).resolve().parents[2]
 

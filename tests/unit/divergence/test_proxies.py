@@ -8,6 +8,7 @@ import pytest
 from spin_core.config import DivergenceConfig, EncodingConfig, GenerateConfig, SpinConfig
 from spin_core.divergence.proxies import distinct_n, divergence_proxies, real_vs_generated
 from spin_core.divergence.samples import sample_heldout
+from spin_core.errors import ConfigError
 from spin_core.io import write_jsonl, write_table
 from spin_core.modeling import save_model
 from spin_core.train.encoding import encode_prompt, encode_response
@@ -46,10 +47,10 @@ def proxy_setup(tmp_path, world, tokenizer, tiny_model):
 
 def test_proxies_of_a_model_against_itself_sit_at_the_fixed_point(proxy_setup, tokenizer, tiny_model):
     tmp, test, dcfg, samples = proxy_setup
-    spin = SpinConfig(beta=0.1, max_length=64, max_prompt_length=16)
+    spin = SpinConfig(max_length=64, max_prompt_length=16).view(EncodingConfig)
     df = divergence_proxies(
         dcfg, spin, tmp / "model", tmp / "samples.parquet", tmp / "test.jsonl", "iter0",
-        ref_model=tmp / "model", ref_samples=tmp / "samples.parquet",
+        ref_model=tmp / "model", ref_samples=tmp / "samples.parquet", beta=0.1,
     )  # fmt: skip
     v = df.set_index("metric")["value"]
     assert v["rv_margin"] == 0.0 and v["rv_accuracy"] == 0.0  # no pair is told apart
@@ -67,6 +68,17 @@ def test_proxies_of_a_model_against_itself_sit_at_the_fixed_point(proxy_setup, t
 
 def test_sft_model_has_no_real_vs_generated_rows(proxy_setup):
     tmp, _, dcfg, _ = proxy_setup
-    df = divergence_proxies(dcfg, SpinConfig(), tmp / "model", tmp / "samples.parquet", tmp / "test.jsonl", "sft")
+    spin = SpinConfig().view(EncodingConfig)  # an SFT model's measures read no beta
+    df = divergence_proxies(dcfg, spin, tmp / "model", tmp / "samples.parquet", tmp / "test.jsonl", "sft")
     assert "rv_accuracy" not in set(df["metric"]) and "heldout_nll" in set(df["metric"])
     assert isinstance(df, pd.DataFrame)
+
+
+def test_the_margin_needs_its_beta_with_the_reference(proxy_setup):
+    tmp, _, dcfg, _ = proxy_setup
+    spin = SpinConfig().view(EncodingConfig)
+    ref = {"ref_model": tmp / "model", "ref_samples": tmp / "samples.parquet"}
+    with pytest.raises(ConfigError, match="--beta"):
+        divergence_proxies(dcfg, spin, tmp / "model", tmp / "samples.parquet", tmp / "test.jsonl", "iter0", **ref)
+    with pytest.raises(ConfigError, match="together"):
+        divergence_proxies(dcfg, spin, tmp / "model", tmp / "samples.parquet", tmp / "test.jsonl", "sft", beta=0.1)
