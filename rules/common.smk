@@ -110,9 +110,14 @@ def generate_params(wildcards):
 SFT_SPIN = CFG.spin.view(EncodingConfig)
 
 
+def model_recipe(model):
+    """The SPIN recipe of the iteration that made `model`, a model name (the base recipe for sft)."""
+    return CFG.spin.for_iteration(names.parse_model(model).iteration)
+
+
 def model_spin(wildcards):
-    """The SPIN recipe of the iteration that made {model} (the base recipe for sft)."""
-    return CFG.spin.for_iteration(names.parse_model(wildcards.model).iteration)
+    """model_recipe of {model}."""
+    return model_recipe(wildcards.model)
 
 
 # Jobs on the chain sft -> generate -> reference -> train -> generate ... run before side jobs
@@ -159,7 +164,7 @@ def measure_params(model):
     """--params of divergence-model for `model` (a name without wildcards): the prompt rule and lengths
     of the spin section, not its training keys (a new beta reruns no SFT job; the margin's beta is an
     option of its own, measure_ref)."""
-    spin = CFG.spin.for_iteration(names.parse_model(model).iteration).view(EncodingConfig)
+    spin = model_recipe(model).view(EncodingConfig)
     return params_json(divergence=CFG.divergence, generate=CFG.generate, spin=spin)
 
 
@@ -169,7 +174,7 @@ def measure_ref(input, model):
     ref = input_args(input, only=("ref_model", "ref_samples"))
     if not ref:
         return ""
-    return f"{ref} --beta {CFG.spin.for_iteration(names.parse_model(model).iteration).beta!r}"
+    return f"{ref} --beta {model_recipe(model).beta!r}"
 
 
 # What a measure reads besides the model (tiny world).

@@ -224,9 +224,9 @@ def measure_proxies(
         return pd.read_csv(out)
     t = names.parse_model(label).iteration
     recipe = spin.for_iteration(t) if t >= 0 else spin
-    ref = {"ref_model": previous[0], "ref_samples": work / f"samples_{previous[1]}.parquet"} if previous else {}
-    if previous:
-        ref["beta"] = recipe.beta
+    ref = {}
+    if previous:  # the margin against the model before it, with the beta of the step that made this one
+        ref = {"ref_model": previous[0], "ref_samples": work / f"samples_{previous[1]}.parquet", "beta": recipe.beta}
     samples = work / f"samples_{label}.parquet"
     df = divergence_proxies(div, recipe.view(EncodingConfig), model, samples, test, label, **ref)
     write_table(out, df)
