@@ -28,18 +28,17 @@ if RELEASED:
 
 else:
 
-    include: "rules/sft.smk"
-
-    # Tiny world: an iteration is one job (rules/iteration.smk); paper scale: one job per stage.
+    # Tiny world: a SPIN chain, its SFT model first, is one job (rules/spin_chain.smk); paper scale:
+    # one job per stage.
     if TINY:
 
-        include: "rules/iteration.smk"
-        include: "rules/chains.smk"
+        include: "rules/spin_chain.smk"
         include: "rules/recipes.smk"
         include: "rules/studies.smk"
 
     else:
 
+        include: "rules/sft.smk"
         include: "rules/generate.smk"
         include: "rules/reference.smk"
         include: "rules/train.smk"

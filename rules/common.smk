@@ -124,7 +124,7 @@ def model_spin(wildcards):
 # (divergence, evaluation, the theory overlay), which only the report waits for.
 CRITICAL_PATH = 10
 # Rules whose jobs keep checkpoints in params.checkpoints until the run succeeds.
-TRAINING_RULES = {"sft", "sft_chain", "train", "iteration", "iteration_chain", "sft_continued", "recipe_sft"}
+TRAINING_RULES = {"sft", "train", "spin_chain", "spin_chain_seed", "sft_continued", "recipe_sft"}
 # Generation: one job per iteration at the tiny scale (all shards), one per shard at paper scale.
 GENERATE_JOB = "iter{t}" if TINY else "iter{t}_shard{k}-of-{n}"
 
@@ -181,109 +181,39 @@ def measure_ref(input, model):
 MEASURE_INPUTS = dict(world="data/world/world.json", test="data/sft/test.jsonl") if TINY else {}
 # Runs in this environment's python; a step whose launcher differs (accelerate launch) runs apart.
 IN_PROCESS = shlex.join(["python", "-m", "spin_core.cli"])
-MEASURE_STEP = (
-    IN_PROCESS,
-    "divergence-model --params {params.measure:q} --model {output.model:q} --world {input.world:q}"
-    " --test {input.test:q} {params.ref} --name {params.name:q} --samples-out {output.samples:q}"
-    " --exact-out {output.exact:q} --proxies-out {output.proxies:q} --per-prompt-out {output.per_prompt:q}",
-)
 
 
-def one_process(steps):
-    """The shell command of a job that runs several stage commands in a row, as (launcher, command)
-    pairs, launcher the argv prefix of the command (IN_PROCESS, or train_launcher()'s: its text is
-    params.launcher): consecutive steps of this python share one `spin-repro steps` process
-    (spin_core/cli/); a step under accelerate launch (spin.gpus > 1) is its own process between
-    them. The job's output goes to {log}."""
+def paths_of(files):
+    """The paths of a rule's inputs or outputs (a dict or list of paths and lists of paths), in order."""
+    out = []
+    for v in files.values() if isinstance(files, dict) else files:
+        out += [str(f) for f in ([v] if isinstance(v, str) else v)]
+    return out
+
+
+def steps_command(steps, job, input, output):
+    """The commands of a job that runs several stages in a row (rules/spin_chain.smk, evaluate.smk),
+    from (launcher, command) pairs with quoted arguments: consecutive steps in this python share one
+    `spin-repro steps` process, which stashes each finished step under names.steps_stash(job) (keyed by
+    the job's inputs and outputs so far, spin_core/cli/stash.py); a step under another launcher
+    (accelerate launch, spin.gpus > 1) is its own process between them. input and output are the job's
+    paths (paths_of), not Snakemake's objects: a param computed from those is "derived", and Snakemake
+    does not record it, so a changed command (a new beta) would not rerun the job."""
     groups = []
     for launch, command in steps:
         if groups and launch == IN_PROCESS and groups[-1][0] == IN_PROCESS:
             groups[-1][1].append(command)
         else:
             groups.append((launch, [command]))
-    commands = [
-        f"{launch if launch == IN_PROCESS else '{params.launcher}'} {'steps ' if len(cmds) > 1 else ''}{' :: '.join(cmds)}"
-        for launch, cmds in groups
-    ]
-    if len(commands) == 1:  # one stage: the command line the rule had before
-        return f"OMP_NUM_THREADS={{threads}} {commands[0]} 2>&1 | tee {{log:q}}"
-    return "export OMP_NUM_THREADS={threads}; (" + " && ".join(commands) + ") 2>&1 | tee {log:q}"
-
-
-def iteration_steps():
-    """generate -> reference -> train -> measure: the commands of the paper scale's separate rules."""
-    generate = (
-        "generate-shards --params {params.generate:q} --model {input.init:q} --prompts {input.prompts:q}"
-        " --iteration {wildcards.t} --out {output.generated:q}"
-    )
-    reference = "reference --params {params.reference:q} --model {input.init:q} --pairs {params.pairs} --out {output.pairs:q}"
-    train = (
-        "train --params {params.train:q} --pairs {output.pairs:q} --init {input.init:q} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} --release-checkpoints {params.release:q} --metrics {output.metrics:q}"
-    )
-    return [(IN_PROCESS, generate), (IN_PROCESS, reference), (train_launcher(), train), MEASURE_STEP]
-
-
-def iteration_outputs(chain=""):
-    model = names.model_name("{t}", chain)
-    return dict(
-        generated=generate_outputs(chain),
-        pairs=names.pairs_file("{t}", chain),
-        model=directory(names.model_dir(model)),
-        metrics=names.train_metrics(model),
-        **measure_outputs(model),
+    stash = ["--stash", names.steps_stash(job), "--inputs", *map(str, input), "--outputs", *map(str, output), "--"]
+    return " && ".join(
+        f"{launch} steps {shlex.join(stash)} {' :: '.join(commands)}" if launch == IN_PROCESS else f"{launch} {commands[0]}"
+        for launch, commands in groups
     )
 
 
-def iteration_inputs(w):
-    chain = w.get("chain", "")
-    model = names.model_name(w.t, chain)
-    return dict(
-        names.proxy_reference(model),
-        init=previous_model_dir(w.t, chain),
-        prompts="data/sft/train.jsonl",
-        mixed=[f for s in mixed_iterations(w) for f in names.generated_shards(s, NUM_SHARDS, chain)],
-        **MEASURE_INPUTS,
-    )
-
-
-# The control's iteration t, then its measures (as rules/iteration.smk does for SPIN's).
-CONTROL_STEPS = [
-    (
-        IN_PROCESS,
-        "sft-continue --params {params.cfg:q} --train {input.train:q} --init {input.init:q}"
-        " --match-steps {input.match_steps:q} --out {output.model:q} --checkpoints {params.checkpoints:q}"
-        " --metrics {output.metrics:q}",
-    ),
-    MEASURE_STEP,
-]
-
-
-def control_inputs(w):
-    model = names.model_name(w.t, names.CONTROL)
-    return dict(
-        names.proxy_reference(model),
-        train="data/sft/train.jsonl",
-        init=previous_model_dir(w.t, names.CONTROL),
-        match_steps=names.train_metrics(names.model_name(w.t)),
-        **MEASURE_INPUTS,
-    )
-
-
-def sft_steps():
-    sft = (
-        "sft --params {params.cfg:q} --train {input.train:q} {params.tokenizer} --out {output.model:q}"
-        " --checkpoints {params.checkpoints:q} --metrics {output.metrics:q}"
-    )
-    return [(IN_PROCESS, sft), *([MEASURE_STEP] if TINY else [])]
-
-
-def sft_measure_outputs(model):
-    return measure_outputs(model) if TINY else {}
-
-
-def sft_measure_params(model):
-    return dict(measure=measure_params(model), name=model, ref="") if TINY else {}
+# The shell of a several-stage job: params.steps (steps_command), its output in {log}.
+STEPS_SHELL = "export OMP_NUM_THREADS={threads}; ({params.steps}) 2>&1 | tee {log:q}"
 
 
 def input_args(input, skip=(), only=None):
@@ -300,3 +230,172 @@ def train_launcher():
     return shlex.join(launcher(CFG.spin, workflow.basedir))
 
 
+# ---- Tiny world: a SPIN chain (its SFT model, then every iteration) is one job (rules/spin_chain.smk)
+TRAIN_ROWS = "data/sft/train.jsonl"
+TOKENIZER = "data/world/tokenizer"
+
+
+class At(dict):
+    """The wildcards of iteration t of a chain, for the per-iteration param functions (rules/common.smk)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def measure_step(model):
+    """The measures of `model` (a name): held-out samples, exact KL and proxies, with the previous iterate
+    and the beta of the step that made it for the real-vs-generated margin (none for an SFT model)."""
+    out = measure_outputs(model)
+    argv = ["divergence-model", "--params", measure_params(model), "--model", names.model_dir(model)]
+    argv += ["--world", MEASURE_INPUTS["world"], "--test", MEASURE_INPUTS["test"]]
+    ref = names.proxy_reference(model)
+    if ref:
+        argv += ["--ref-model", ref["ref_model"], "--ref-samples", ref["ref_samples"]]
+        argv += ["--beta", repr(model_recipe(model).beta)]
+    argv += ["--name", model, "--samples-out", out["samples"], "--exact-out", out["exact"]]
+    argv += ["--proxies-out", out["proxies"], "--per-prompt-out", out["per_prompt"]]
+    return IN_PROCESS, shlex.join(argv)
+
+
+def iteration_steps(t, chain):
+    """Iteration t of `chain`: generate -> reference -> train -> measure, the paper scale's commands."""
+    w = At(t=str(t), chain=chain)
+    model = names.model_name(t, chain)
+    prev = names.previous_model(model)
+    init = names.model_dir(prev)
+    generated = names.generated_shards(t, NUM_SHARDS, chain)
+    mixed = [f for s in mixed_iterations(w) for f in names.generated_shards(s, NUM_SHARDS, chain)]
+    pairs = names.pairs_file(t, chain)
+    generate = ["generate-shards", "--params", generate_params(w), "--model", init, "--prompts", TRAIN_ROWS]
+    generate += ["--iteration", str(t), "--out", *generated]
+    reference = ["reference", "--params", reference_params(w), "--model", init, "--pairs", *mixed, *generated]
+    reference += ["--out", pairs]
+    train = ["train", "--params", spin_params(w), "--pairs", pairs, "--init", init, "--out", names.model_dir(model)]
+    train += ["--checkpoints", names.train_checkpoints(model), "--release-checkpoints", names.train_checkpoints(prev)]
+    train += ["--metrics", names.train_metrics(model)]
+    return [
+        (IN_PROCESS, shlex.join(generate)),
+        (IN_PROCESS, shlex.join(reference)),
+        (train_launcher(), shlex.join(train)),
+        measure_step(model),
+    ]
+
+
+def chain_steps(chain):
+    """The SFT model of `chain` ("" for the main run), its measures, then every iteration."""
+    sft = names.sft_model(chain)
+    cfg = params_json(sft=for_chain(CFG.sft, chain), spin=SFT_SPIN)
+    argv = ["sft", "--params", cfg, "--train", TRAIN_ROWS, "--tokenizer", TOKENIZER, "--out", names.model_dir(sft)]
+    argv += ["--checkpoints", names.train_checkpoints(sft), "--metrics", names.train_metrics(sft)]
+    steps = [(IN_PROCESS, shlex.join(argv)), measure_step(sft)]
+    for t in ITERATIONS:
+        steps += iteration_steps(t, chain)
+    return steps
+
+
+def control_steps():
+    """Iteration t of the control (SFT continued for SPIN iteration t's steps), then its measures."""
+    steps = []
+    for t in ITERATIONS:
+        model = names.model_name(t, names.CONTROL)
+        cfg = params_json(spin=CFG.spin.for_iteration(t), control=CFG.convergence.control)
+        argv = ["sft-continue", "--params", cfg, "--train", TRAIN_ROWS]
+        argv += ["--init", names.model_dir(names.previous_model(model))]
+        argv += ["--match-steps", names.train_metrics(names.model_name(t)), "--out", names.model_dir(model)]
+        argv += ["--checkpoints", names.train_checkpoints(model), "--metrics", names.train_metrics(model)]
+        steps += [(IN_PROCESS, shlex.join(argv)), measure_step(model)]
+    return steps
+
+
+def model_outputs(model, key):
+    """A model's folder, training metrics and measures, as named outputs ending in _{key}."""
+    files = dict(model=directory(names.model_dir(model)), metrics=names.train_metrics(model), **measure_outputs(model))
+    return {f"{name}_{key}": path for name, path in files.items()}
+
+
+def chain_outputs(chain=""):
+    """Every file of a chain's job (chain: "" or the "{chain}" wildcard)."""
+    sft = f"{chain}/{names.SFT}" if chain else names.SFT
+    out = model_outputs(sft, "sft")
+    for t in ITERATIONS:
+        out |= model_outputs(names.model_name(t, chain), f"iter{t}")
+        out[f"generated_iter{t}"] = names.generated_shards(t, NUM_SHARDS, chain)
+        out[f"pairs_iter{t}"] = names.pairs_file(t, chain)
+    return out
+
+
+def chain_inputs():
+    return dict(
+        train=TRAIN_ROWS,
+        tokenizer=TOKENIZER,
+        pretrained=asset_input(CFG.sft.model, names.ASSET_MODEL),
+        **MEASURE_INPUTS,
+    )
+
+
+def chain_command(w):
+    chain = w.get("chain", "")
+    outputs = paths_of(chain_outputs(chain))
+    return steps_command(chain_steps(chain), chain_job(w), paths_of(chain_inputs()), outputs)
+
+
+def control_inputs():
+    """The control's: the main run's SFT model and the SPIN iterations whose steps it matches."""
+    first = names.model_name(ITERATIONS[0], names.CONTROL) if ITERATIONS else None
+    return dict(
+        train=TRAIN_ROWS,
+        init=names.model_dir(names.SFT),
+        match_steps=[names.train_metrics(names.model_name(t)) for t in ITERATIONS],
+        **names.proxy_reference(first) if first else {},
+        **MEASURE_INPUTS,
+    )
+
+
+def control_outputs():
+    return {k: v for t in ITERATIONS for k, v in model_outputs(names.model_name(t, names.CONTROL), f"iter{t}").items()}
+
+
+def control_command(w):
+    return steps_command(control_steps(), names.CONTROL, paths_of(control_inputs()), paths_of(control_outputs()))
+
+
+def chain_checkpoints(chain):
+    return [names.train_checkpoints(m) for m in [names.sft_model(chain), *names.chain_models(chain, ITERATIONS)]]
+
+
+def chain_job(w):
+    return f"spin_chain/{w.get('chain') or 'main'}"
+
+
+# ---- Tiny world: every model's evaluation in one job (rules/evaluate.smk)
+def eval_steps():
+    """One eval-model step per model: its lm-eval tasks, MT-Bench answers and the oracle judge."""
+    cfg = params_json(leaderboard=EVAL.leaderboard, bigbench=EVAL.bigbench, mt_bench=EVAL.mt_bench)
+    argv = lambda m: ["eval-model", "--params", cfg, "--model", names.model_dir(m), "--name", m,
+                      "--include-path", TINY_TASK_DIR, "--questions", f"{MT_DIR}/question.jsonl",
+                      "--judge-prompts", f"{MT_DIR}/judge_prompts.jsonl", "--world", "data/world/world.json",
+                      "--seed", str(CFG.seed)]  # fmt: skip
+    return [(IN_PROCESS, shlex.join(argv(m))) for m in MODELS]
+
+def eval_inputs():
+    return dict(
+        models=[names.model_dir(m) for m in MODELS],
+        tasks=TINY_TASK_FILES,
+        questions=f"{MT_DIR}/question.jsonl",
+        judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
+        world="data/world/world.json",
+    )
+
+
+def eval_command(w):
+    outputs = [f for m in MODELS for f in eval_outputs(m)]
+    return steps_command(eval_steps(), "eval_models", paths_of(eval_inputs()), outputs)
+
+
+def eval_outputs(model):
+    return [
+        *[names.eval_task_result("leaderboard", model, t, ext) for t in LB_TASKS for ext in ("json", "csv")],
+        *[names.eval_task_result("bigbench", model, t, ext) for t in BB_TASKS for ext in ("json", "csv")],
+        names.mt_bench_answers(model),
+        names.mt_bench_judgments(model),
+        names.mt_bench_scores(model),
+    ]

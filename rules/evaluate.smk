@@ -57,27 +57,19 @@ if TINY:
             "python -m spin_core.cli eval-tasks --params {params.cfg:q} --world {input.world:q}"
             " --test {input.test:q} --out-dir data/eval 2>&1 | tee {log:q}"
 
-    rule eval_model:
+    # Every model's evaluation in one job and process (the same files as one job per model).
+    rule eval_models:
         input:
-            model=names.model_dir("{model}"),
-            tasks=TINY_TASK_FILES,
-            questions=f"{MT_DIR}/question.jsonl",
-            judge_prompts=f"{MT_DIR}/judge_prompts.jsonl",
-            world="data/world/world.json",
+            **eval_inputs(),
         output:
-            [names.eval_task_result("leaderboard", "{model}", t, ext) for t in LB_TASKS for ext in ("json", "csv")],
-            [names.eval_task_result("bigbench", "{model}", t, ext) for t in BB_TASKS for ext in ("json", "csv")],
-            names.mt_bench_answers("{model}"),
-            names.mt_bench_judgments("{model}"),
-            names.mt_bench_scores("{model}"),
+            [f for m in MODELS for f in eval_outputs(m)],
         params:
-            cfg=params_json(leaderboard=EVAL.leaderboard, bigbench=EVAL.bigbench, mt_bench=EVAL.mt_bench),
-            seed=CFG.seed,
-            include=lambda w, input: os.path.dirname(input.tasks[0]),
+            steps=eval_command,
+            stash=names.steps_stash("eval_models"),
         log:
-            "logs/eval/{model}.log",
+            "logs/eval/models.log",
         benchmark:
-            "results/benchmarks/eval_model/{model}.tsv"
+            "results/benchmarks/eval_models.tsv"
         threads: res("eval_leaderboard", "threads")
         resources:
             mem_mb=res("eval_leaderboard", "mem_mb"),
@@ -85,10 +77,7 @@ if TINY:
         conda:
             "../envs/eval-lm.yaml"
         shell:
-            "OMP_NUM_THREADS={threads} python -m spin_core.cli eval-model --params {params.cfg:q}"
-            " --model {input.model:q} --name {wildcards.model:q} --include-path {params.include:q}"
-            " --questions {input.questions:q} --judge-prompts {input.judge_prompts:q} --world {input.world:q}"
-            " --seed {params.seed} 2>&1 | tee {log:q}"
+            STEPS_SHELL
 
 
 else:

@@ -2,22 +2,25 @@
 # results (onsuccess), or say why it stopped (onerror). Included by the Snakefile last.
 
 import os
+import shutil
 import signal
 
 from spin_core.train.resume import remove_checkpoints  # noqa: E402
 
 
 def release_finished_checkpoints():
-    """Drop the checkpoints of this run's training jobs once the run has succeeded: only now are their
-    models accepted outputs. A job's checkpoints outlive the job because Snakemake can still reject a
-    finished job's outputs (SIGTERM to snakemake while it ran): the rerun then resumes at the last step
-    instead of training again from scratch."""
-    if CFG.spin.keep_checkpoints:
-        return
+    """Drop the checkpoints of this run's training jobs, and the stashed steps of its several-stage jobs,
+    once the run has succeeded: only now are their models accepted outputs. Both outlive the job because
+    Snakemake can still reject a finished job's outputs (SIGTERM to snakemake while it ran): the rerun
+    then restores the finished steps and resumes at the last training step instead of starting again."""
     for job in workflow.dag.jobs:
+        # A several-stage job's finished steps (spin_core/cli/stash.py): accepted now, so not needed.
+        if job.params.get("stash"):
+            shutil.rmtree(job.params.stash, ignore_errors=True)
         checkpoints = job.params.get("checkpoints") if job.rule.name in TRAINING_RULES else None
-        if checkpoints:
-            remove_checkpoints(checkpoints)
+        if checkpoints and not CFG.spin.keep_checkpoints:
+            for path in [checkpoints] if isinstance(checkpoints, str) else checkpoints:
+                remove_checkpoints(path)
 
 
 def stop_on_harness_problems():

@@ -1,24 +1,19 @@
-# Stage 2: the SFT model. Tiny world: train a tiny Llama to sft.start (saturated: early stopping on
-# held-out SFT rows, the epoch and NLL recorded in its metrics.json; weak: one short run).
-# Paper scale: materialise the published zephyr-7b-sft-full as models/sft. Tiny world: the same job
-# then measures the model (held-out samples, exact KL, proxies: rules/common.smk, MEASURE_STEP).
+# Stage 2 at the paper scale: the SFT model (materialise the published zephyr-7b-sft-full as models/sft,
+# or fine-tune sft.model on the SFT rows). The tiny world makes its SFT models in the job of their SPIN
+# chain (rules/spin_chain.smk): a tiny Llama trained to sft.start (saturated: early stopping on held-out
+# SFT rows, the epoch and NLL recorded in its metrics.json; weak: one short run), then measured.
 
 
 rule sft:
     input:
         train="data/sft/train.jsonl",
-        tokenizer="data/world/tokenizer" if TINY else [],
         pretrained=asset_input(CFG.sft.model, names.ASSET_MODEL),
-        **MEASURE_INPUTS,
     output:
         model=directory(names.model_dir(names.SFT)),
         metrics=names.train_metrics(names.SFT),
-        **sft_measure_outputs(names.SFT),
     params:
         cfg=params_json(sft=CFG.sft, spin=SFT_SPIN),
-        tokenizer=lambda w, input: f"--tokenizer {shlex.quote(input.tokenizer)}" if TINY else "",
         checkpoints=names.train_checkpoints(names.SFT),
-        **sft_measure_params(names.SFT),
     log:
         "logs/sft/sft.log",
     benchmark:
@@ -32,4 +27,5 @@ rule sft:
     conda:
         "../envs/train.yaml"
     shell:
-        one_process(sft_steps())
+        "OMP_NUM_THREADS={threads} python -m spin_core.cli sft --params {params.cfg:q} --train {input.train:q}"
+        " --out {output.model:q} --checkpoints {params.checkpoints:q} --metrics {output.metrics:q} 2>&1 | tee {log:q}"

@@ -161,6 +161,11 @@ def train_checkpoints(name: str) -> str:
     return f"work/train/{name}"
 
 
+def steps_stash(job: str) -> str:
+    """The finished steps of a several-stage job (spin_core/cli/stash.py), kept until the run succeeds."""
+    return f"work/steps/{job}"
+
+
 def heldout_samples(name: str) -> str:
     return f"results/divergence/samples/{name}.parquet"
 

@@ -102,34 +102,80 @@ def _usage(prog: str, commands: dict[str, Command]) -> str:
     return "\n".join(lines)
 
 
+def split_steps(argv: list[str]) -> list[list[str]]:
+    """`<command> [options] :: <command> [options] ...` as one argv per step."""
+    steps, current = [], []
+    for arg in [*argv, STEP_SEPARATOR]:
+        if arg == STEP_SEPARATOR:
+            steps.append(current)
+            current = []
+        else:
+            current.append(arg)
+    return steps
+
+
 def parse_steps(prog: str, argv: list[str], commands: dict[str, Command]) -> list[tuple[str, argparse.Namespace]]:
     """`<command> [options] :: <command> [options] ...` as (name, parsed arguments) per step, every step
     parsed before any runs (a typo in the last one stops the job before the first)."""
-    steps, current = [], []
-    for arg in [*argv, STEP_SEPARATOR]:
-        if arg != STEP_SEPARATOR:
-            current.append(arg)
-            continue
-        if not current:
+    steps = []
+    for step in split_steps(argv):
+        if not step:
             print(
                 f"{prog} {STEPS}: error: an empty step ({STEP_SEPARATOR} twice in a row, or at an end)", file=sys.stderr
             )
             raise SystemExit(2)
-        name, *rest = current
+        name, *rest = step
         if name not in commands:
             print(f"{prog} {STEPS}: error: unknown command {name!r} (one of: {', '.join(commands)})", file=sys.stderr)
             raise SystemExit(2)
         steps.append((name, command_parser(prog, name, commands[name]).parse_args(rest)))
-        current = []
     return steps
 
 
-def run_steps(steps: list[tuple[str, argparse.Namespace]], commands: dict[str, Command]) -> None:
+def stash_options(prog: str, argv: list[str]) -> tuple[argparse.Namespace | None, list[str]]:
+    """`steps --stash DIR --inputs PATH... --outputs PATH... -- <command> ...`: the job's stash (its
+    finished steps kept across a kill, spin_core.cli.stash) and the rest of argv; (None, argv) without."""
+    if not argv or argv[0] != "--stash":
+        return None, argv
+    if "--" not in argv:
+        print(
+            f"{prog} {STEPS}: error: --stash DIR --inputs ... --outputs ... needs -- before the steps", file=sys.stderr
+        )
+        raise SystemExit(2)
+    end = argv.index("--")
+    parser = argparse.ArgumentParser(prog=f"{prog} {STEPS}")
+    parser.add_argument("--stash", required=True, help="the job's stash folder")
+    parser.add_argument("--inputs", nargs="*", default=[], help="the job's inputs (their contents key a step)")
+    parser.add_argument("--outputs", nargs="+", required=True, help="the job's declared outputs")
+    return parser.parse_args(argv[:end]), argv[end + 1 :]
+
+
+def run_steps(
+    steps: list[tuple[str, argparse.Namespace]], commands: dict[str, Command], argvs=None, stash=None
+) -> None:
+    """The steps in order; with a stash (and each step's argv), a step stashed by an earlier run of this
+    job with the same key is linked back instead of run, and each finished step is stashed."""
     for k, (name, args) in enumerate(steps, 1):
         t0 = time.time()
+        key = stash.key(argvs[k - 1]) if stash is not None else None
+        if key is not None and (restored := stash.restore(key)) is not None:
+            log.info("step %d/%d: %s finished in an earlier run of this job: %d output(s) restored from %s",
+                     k, len(steps), name, len(restored), stash.root)  # fmt: skip
+            continue
         log.info("step %d/%d: %s", k, len(steps), name)
+        before = stash.states() if stash is not None else None
         run_stage(commands[name], args)
+        if stash is not None:
+            stash.save(key, before)
         log.info("step %d/%d: %s done in %.1fs", k, len(steps), name, time.time() - t0)
+
+
+def _open_stash(options: argparse.Namespace | None):
+    if options is None:
+        return None
+    from .stash import Stash
+
+    return Stash(options.stash, options.inputs, options.outputs)
 
 
 def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS, prog: str = "spin-repro") -> int:
@@ -144,10 +190,14 @@ def main(argv: list[str] | None = None, commands: dict[str, Command] = COMMANDS,
         os.environ.setdefault("TQDM_DISABLE", "1")
     if name == STEPS:
         if not rest or rest[0] in ("-h", "--help"):
-            print(f"usage: {prog} {STEPS} <command> [options] {STEP_SEPARATOR} <command> [options] ...")
+            print(
+                f"usage: {prog} {STEPS} [--stash DIR --inputs PATH... --outputs PATH... --]"
+                f" <command> [options] {STEP_SEPARATOR} <command> [options] ..."
+            )
             return 0 if rest else 2
+        options, rest = stash_options(prog, rest)
         steps = parse_steps(prog, rest, commands)
-        action = lambda: run_steps(steps, commands)  # noqa: E731
+        action = lambda: run_steps(steps, commands, split_steps(rest), _open_stash(options))  # noqa: E731
     elif name not in commands:
         print(f"{prog}: error: unknown command {name!r} (one of: {', '.join(commands)}, {STEPS})", file=sys.stderr)
         return 2

@@ -18,20 +18,22 @@ from tests.helpers.workflow import MICRO, run_snakemake
 
 def workflow_pair_sources(workdir, overlay) -> dict[int, set[int]]:
     """From Snakemake's dry run: iteration t -> the iterations whose generated shards its reference
-    step reads (`--pairs` of the `reference` step in the tiny scale's one-job iteration; the reference
+    step reads (`--pairs` of the `reference` steps in the tiny scale's one-job chain; the reference
     pass writes exactly the pairs the train step then reads)."""
     proc = run_snakemake(workdir, "-n", "-p", configfile=[MICRO, overlay], timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    job = next(
+        j for j in re.split(r"\n(?=(?:local)?rule )", proc.stdout + proc.stderr) if j.startswith("rule spin_chain:")
+    )
+    shell = re.search(r"^Shell command: (.*)$", job, re.M).group(1)
+    words = shlex.split(shell[shell.index(" -- ") : shell.rindex(") 2>&1 |")])
     sources = {}
-    for job in re.split(r"\n(?=(?:local)?rule )", proc.stdout + proc.stderr):
-        if not job.startswith("rule iteration:"):
-            continue
-        t = int(re.search(r"^\s+wildcards: t=(\d+)$", job, re.M).group(1))
-        words = shlex.split(re.search(r"^Shell command: (.*)$", job, re.M).group(1))
-        step = words.index("reference")
+    for step in (i for i, w in enumerate(words) if w == "reference"):
         pairs = words[words.index("--pairs", step) + 1 :]
         pairs = pairs[: next(i for i, w in enumerate(pairs) if w.startswith("--"))]
         assert pairs and all(re.fullmatch(r"data/generated/iter\d+/shard\d+-of-\d+\.parquet", f) for f in pairs), pairs
+        out = words[words.index("--out", step) + 1]
+        t = int(re.fullmatch(r"data/pairs/pairs_iter(\d+)\.parquet", out).group(1))
         sources[t] = {int(re.search(r"iter(\d+)", f).group(1)) for f in pairs}
     assert sorted(sources) == [0, 1, 2, 3], proc.stdout[-3000:]
     return sources

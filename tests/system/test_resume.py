@@ -1,5 +1,6 @@
 """Kill the workflow (SIGKILL, whole process group) during an iteration's training, rerun the same
-command (after `--unlock`, as Snakemake asks): finished rules are not re-run, training resumes from its checkpoint, nothing is half-written."""
+command (after `--unlock`, as Snakemake asks): finished jobs are not re-run, the killed job's finished
+steps are restored rather than redone, training resumes from its checkpoint, nothing is half-written."""
 
 import json
 import os
@@ -99,29 +100,34 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     check_no_partial_outputs(tmp_path)
 
     finished = [
-        "models/sft",
-        "models/iter0",
+        "models/sft/config.json",
+        "models/sft/model.safetensors",
+        "models/iter0/model.safetensors",
         "data/pairs/pairs_iter0.parquet",
         "data/generated/iter0/shard0-of-1.parquet",
+        "data/generated/iter1/shard0-of-1.parquet",
+        "data/pairs/pairs_iter1.parquet",
         "results/train/iter0/metrics.json",
         "results/divergence/exact/iter0.csv",
     ]
-    before = {rel: (tmp_path / rel).stat().st_mtime_ns for rel in finished}
-    # At the tiny scale an iteration is one job (rules/iteration.smk): the killed job's generation and
-    # reference pass are redone (seconds, the same bytes), its training resumes from the checkpoint.
-    redone = ["data/generated/iter1/shard0-of-1.parquet", "data/pairs/pairs_iter1.parquet"]
-    redone_bytes = {rel: (tmp_path / rel).read_bytes() for rel in redone if (tmp_path / rel).exists()}
-    assert redone_bytes, "the killed iteration had not written its pairs"
+    # At the tiny scale a chain is one job (rules/spin_chain.smk), which Snakemake reruns whole after a
+    # kill, having deleted its outputs; every finished step was stashed, so the rerun links it back:
+    # the same file (inode) and bytes, not a recomputation. The killed training resumes from its checkpoint.
+    before = {rel: ((tmp_path / rel).stat().st_ino, (tmp_path / rel).read_bytes()) for rel in finished}
 
     # A SIGKILL leaves Snakemake's directory lock behind; Snakemake's own remedy is --unlock.
     rerun = unlock_and_rerun(tmp_path, configs)
     out = rerun.stdout + rerun.stderr
-    for rel, mtime in before.items():
-        assert (tmp_path / rel).stat().st_mtime_ns == mtime, f"{rel} was redone"
-    assert "rule sft:" not in out and "rule world:" not in out
-    assert "resuming from checkpoint" in (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
-    for rel, content in redone_bytes.items():
-        assert (tmp_path / rel).read_bytes() == content, f"{rel} differs when redone"
+    for rel, (inode, content) in before.items():
+        assert (tmp_path / rel).stat().st_ino == inode, f"{rel} was redone"
+        assert (tmp_path / rel).read_bytes() == content, rel
+    assert "rule world:" not in out and "rule data:" not in out
+    log = (tmp_path / "logs" / "spin_chain" / "main.log").read_text()
+    for k, step in enumerate(["sft", "divergence-model", "generate-shards", "reference", "train", "divergence-model",
+                              "generate-shards", "reference"], 1):  # fmt: skip
+        assert f"step {k}/14: {step} finished in an earlier run of this job" in log, log[-3000:]
+    assert "step 9/14: train finished in an earlier run" not in log and "step 9/14: train" in log
+    assert "resuming from checkpoint" in log
     for rel in declared_outputs(iterations=(0, 1, 2), evaluation=False):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
@@ -135,8 +141,14 @@ def test_sigint_to_snakemake_alone_stops_the_running_training(tmp_path):
     training on unseen. The rerun resumes from the job's last checkpoint and finishes."""
     configs, ckpt_dir, _, first = signal_snakemake_during_training(tmp_path, signal.SIGINT)
     assert "no job failed" in first and "did not complete successfully" not in first, first[-2000:]
-    first_train_log = (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
-    assert "train: final" not in first_train_log, "the training job ran on after the SIGINT"
+    # The chain's job logs every step: iteration 0's training finished; iteration 1's (step 9 of 10,
+    # the one interrupted) must not have.
+    first_log = (tmp_path / "logs" / "spin_chain" / "main.log").read_text()
+    assert "step 9/10: train\n" in first_log, first_log[-3000:]
+    interrupted = first_log.split("step 9/10: train\n", 1)[1]
+    assert "train: final" not in interrupted and "step 9/10: train done" not in interrupted, (
+        "the training step ran on after the SIGINT"
+    )
     alive = _training_processes(tmp_path)
     assert not alive, alive
     assert not (tmp_path / "models" / "iter1").exists()
@@ -145,7 +157,7 @@ def test_sigint_to_snakemake_alone_stops_the_running_training(tmp_path):
     assert steps and steps[-1] < last_step
 
     unlock_and_rerun(tmp_path, configs)
-    train_log = (tmp_path / "logs" / "iteration" / "iter1.log").read_text()
+    train_log = (tmp_path / "logs" / "spin_chain" / "main.log").read_text()
     assert f"resuming from checkpoint {ckpt_dir.relative_to(tmp_path)}/checkpoint-{steps[-1]}" in train_log, train_log
     assert (tmp_path / "models" / "iter1" / "config.json").exists()
     # The run succeeded: its checkpoints are released.
@@ -153,14 +165,14 @@ def test_sigint_to_snakemake_alone_stops_the_running_training(tmp_path):
 
 
 def _training_processes(workdir) -> list[str]:
-    """Command lines of training processes still running in `workdir`."""
+    """Command lines of stage processes (a training, or a chain's `steps`) still running in `workdir`."""
     import psutil
 
     time.sleep(2.0)  # a stopped job's processes are gone within moments
     found = []
     for p in psutil.process_iter(["cmdline", "cwd"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if "spin_core.cli train" in cmd and p.info["cwd"] == str(workdir):
+        if "spin_core.cli" in cmd and p.info["cwd"] == str(workdir):
             found.append(cmd)
     return found
 
@@ -177,5 +189,5 @@ def test_sigterm_to_snakemake_says_no_job_failed_and_keeps_the_running_job(tmp_p
         snakemake_cmd(tmp_path, "-n", configfile=configs), env=workflow_env(), capture_output=True, text=True
     )
     assert dry.returncode == 0, dry.stderr
-    # iteration 1's job (its training, then its measures) finished and was kept; no later job started
-    assert "rule iteration:" not in dry.stdout and "rule divergence_table:" in dry.stdout, dry.stdout[-3000:]
+    # the chain's job (iteration 1's training, then its measures) finished and was kept; no later job started
+    assert "rule spin_chain:" not in dry.stdout and "rule divergence_table:" in dry.stdout, dry.stdout[-3000:]

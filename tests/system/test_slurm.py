@@ -16,12 +16,12 @@ from tests.helpers.slurm_cluster import ClusterUnavailable, start_cluster, stop_
 from tests.helpers.workflow import MICRO, ROOT, snakemake_cmd, workflow_env
 
 # One iteration, no evaluation, one chain, up to the divergence tables: every kind of job of the tiny
-# world's SPIN chain (world, data, the SFT model and its measures, one iteration and its measures) and
-# the tables (6 jobs). A job costs about 14 s through sbatch here (the plugin's job step parses the
+# world's SPIN chain (world, data, the chain's job: its SFT model, one iteration, their measures) and
+# the tables (5 jobs). A job costs about 14 s through sbatch here (the plugin's job step parses the
 # workflow again), so each one counts.
 SMALL = "iterations: [0]\nevaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
 TARGETS = ["results/divergence/exact.csv", "results/divergence/proxies.csv"]
-SUBMITTED_RULES = ["world", "data", "sft", "iteration", "divergence_table", "divergence_table"]
+SUBMITTED_RULES = ["world", "data", "spin_chain", "divergence_table", "divergence_table"]
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,21 @@ def test_dry_run_shows_sft_generate_and_train(tmp_path, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr
     if config == "config.yaml":
-        # the tiny world: one job per iteration and chain (generate, reference, train, then the new
-        # model's divergences; 2 shards each), the SFT models and the control measured in the jobs that
-        # make them, one job per model for its evaluations
-        assert out.count("rule sft:") == 1 and out.count("rule sft_chain:") == 2
-        assert out.count("rule iteration:") == 4 and out.count("rule iteration_chain:") == 4 * 2
-        assert out.count("rule sft_continued:") == 4 and out.count("rule eval_model:") == 5
-        assert "shard1-of-2" in out and "spin_core.cli steps generate-shards" in out
-        for rule in ("generate", "reference", "train", "divergence_model"):
+        # the tiny world: one job per SPIN chain (its SFT model, then per iteration generate, reference,
+        # train and the new model's divergences; 2 shards each), one for the control, one for every
+        # model's evaluations
+        assert out.count("rule spin_chain:") == 1 and out.count("rule spin_chain_seed:") == 2
+        assert out.count("rule sft_continued:") == 1 and out.count("rule eval_models:") == 1
+        assert "shard1-of-2" in out and "spin_core.cli steps --stash work/steps/spin_chain/main" in out
+        chain = next(line for line in out.splitlines() if "work/steps/spin_chain/main" in line)
+        steps = [step.split()[0] for step in chain.split(" -- ", 1)[1].split(" :: ")]
+        assert steps == ["sft", "divergence-model"] + ["generate-shards", "reference", "train", "divergence-model"] * 4
+        for rule in ("sft", "generate", "reference", "train", "divergence_model", "iteration", "eval_model"):
             assert f"rule {rule}:" not in out
     if config.startswith("paper"):
         for rule in ("sft", "generate", "reference", "train"):  # one job per stage: GPU hours each
             assert f"rule {rule}:" in out
-        assert "rule iteration:" not in out and "spin_core.cli steps" not in out
+        assert "rule spin_chain:" not in out and "spin_core.cli steps" not in out
         assert "divergence_model" not in out  # p_data is unknown at paper scale: samples + proxies only
         assert out.count("rule heldout_samples:") == 5 and out.count("rule divergence_proxies:") == 5
         assert out.count("rule generate:") == 4 * 8  # 4 iterations x 8 shards
@@ -150,10 +152,11 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
 
 @pytest.mark.slow
 def test_changing_a_spin_only_key_reruns_no_sft_or_generation_job_params(micro_run, tmp_path):
-    """Each stage's params hold only what it reads: a new beta retrains the iterates (and what depends
-    on them) but no SFT model. At the tiny scale an iteration is one job, so its generation reruns
-    with it (seconds, the same pairs); the generation and reference steps' own --params carry no beta,
-    which is what keeps the paper scale's generate and reference jobs (GPU hours) from rerunning."""
+    """Each stage's params hold only what it reads: a new beta reaches the training steps (and the
+    margin's measures) but neither the SFT step nor generation or the reference pass. At the tiny scale
+    a chain is one job, so it reruns whole (seconds, the same SFT model and pairs); those steps' own
+    --params carrying no beta is what keeps the paper scale's SFT, generate and reference jobs (GPU
+    hours) from rerunning."""
     import json
     import re
     import shlex
@@ -172,25 +175,28 @@ def test_changing_a_spin_only_key_reruns_no_sft_or_generation_job_params(micro_r
         wildcards = re.search(r"^    wildcards: (.*)$", block, flags=re.M)
         shell = re.search(r"^Shell command: (.*)$", block, flags=re.M)
         planned[(rule, wildcards.group(1) if wildcards else "")] = shell.group(1) if shell else ""
-    assert ("iteration", "t=0") in planned, out[-3000:]  # the edit takes effect
-    rules = {rule for rule, _ in planned}
-    assert not rules & {"sft", "sft_chain", "recipe_sft"}, sorted(planned)
-    argv = shlex.split(planned[("iteration", "t=0")].split(" 2>&1 |")[0])
+    assert ("spin_chain", "") in planned, out[-3000:]  # the edit takes effect
+    assert not {rule for rule, _ in planned} & {"sft", "recipe_sft"}, sorted(planned)
+    shell = planned[("spin_chain", "")]
+    argv = shlex.split(shell[shell.index(" steps ") : shell.rindex(") 2>&1 |")])
     steps, current = [], []
-    for arg in argv[argv.index("steps") + 1 :] + ["::"]:
+    for arg in argv[argv.index("--") + 1 :] + ["::"]:
         if arg == "::":
             steps.append(current)
             current = []
         else:
             current.append(arg)
-    params = {step[0]: json.loads(step[step.index("--params") + 1]) for step in steps}
-    assert list(params) == ["generate-shards", "reference", "train", "divergence-model"]
-    assert params["train"]["spin"]["beta"] == 0.2
-    assert "beta" not in params["generate-shards"]["spin"] and "beta" not in params["reference"]["spin"]
+    params = [(step[0], json.loads(step[step.index("--params") + 1])) for step in steps]
+    order = [name for name, _ in params]
+    assert order[:3] == ["sft", "divergence-model", "generate-shards"] and order.count("train") >= 2, order
+    for name, p in params:
+        assert p["spin"].get("beta") == (0.2 if name == "train" else None), (name, p["spin"])
     # The measures read beta only for the margin against the previous model, as an option of its own:
-    # the SFT jobs, which measure their model too, keep their params.
-    measure = next(step for step in steps if step[0] == "divergence-model")
-    assert "beta" not in params["divergence-model"]["spin"] and measure[measure.index("--beta") + 1] == "0.2"
+    # the SFT model's measures have none.
+    betas = [
+        step[step.index("--beta") + 1] if "--beta" in step else None for step in steps if step[0] == "divergence-model"
+    ]
+    assert betas[0] is None and set(betas[1:]) == {"0.2"}, betas
 
 
 @pytest.mark.slow
@@ -298,7 +304,7 @@ def test_released_models_are_evaluated_without_training(micro_run, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert out.count("rule import_model:") == 3
-    for rule in ("sft:", "generate:", "reference:", "train:", "iteration:", "sft_continued:"):
+    for rule in ("sft:", "generate:", "reference:", "train:", "spin_chain:", "sft_continued:"):
         assert f"rule {rule}" not in out
     assert not (work / "data" / "pairs").exists() and not (work / "results" / "train").exists()
     ours = pd.read_csv(work / "results/divergence/exact.csv").set_index(["model", "metric"])
