@@ -88,3 +88,46 @@ def pytest_collection_modifyitems(config, items):
         return next((i for i, f in enumerate(LONG_FIRST) if item.nodeid.startswith(f)), len(LONG_FIRST))
 
     items.sort(key=rank)  # stable: the order within a file is kept
+
+
+# CPU seconds per test, its own and its child processes' (workflow jobs, launched trainings): on 2
+# cores the suite keeps both busy, so a test's wall time under pytest-xdist says as much about the
+# other worker as about the test. Setup and teardown count with the test (a module fixture's run with
+# its first test). The end of every run lists the 15 tests that used the most.
+CPU_KEY = "cpu_seconds"
+_cpu_at_start: dict[str, float] = {}
+_cpu_by_test: dict[str, float] = {}
+
+
+def _cpu_now() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    if call.when == "setup":
+        _cpu_at_start[item.nodeid] = _cpu_now()
+    elif call.when == "teardown" and item.nodeid in _cpu_at_start:
+        # before the teardown report is made, so the number travels with it to the xdist controller
+        item.user_properties.append((CPU_KEY, _cpu_now() - _cpu_at_start.pop(item.nodeid)))
+    yield
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        for key, value in report.user_properties:
+            if key == CPU_KEY:
+                _cpu_by_test[report.nodeid] = value
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _cpu_by_test:
+        return
+    top = sorted(_cpu_by_test.items(), key=lambda kv: -kv[1])[:15]
+    terminalreporter.write_sep("=", f"15 tests using the most CPU (theirs and their child processes'), of "
+                                    f"{sum(_cpu_by_test.values()):.0f} CPU-s in all")  # fmt: skip
+    for nodeid, seconds in top:
+        terminalreporter.write_line(f"{seconds:8.2f}s cpu  {nodeid}")
