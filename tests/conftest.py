@@ -67,18 +67,21 @@ def tasks(tmp_path_factory, world):
     return d
 
 
-# The longest files first. scripts/test.sh runs two pytest-xdist workers with --dist loadfile (a file's
-# tests, and so a module's or a file's session fixture, stay in one worker) in this order
-# (--no-loadscope-reorder); each worker starts with two files: the first gets the end-to-end run
-# (~5 min) and the resume test, the second the SLURM and kill tests, and the short files then go to
-# whichever is free, so both finish about together.
+# The longest files first, longest to shortest (each file's wall time in a 2-worker run, 2026-12-04:
+# e2e ~420 s, smol ~260, distributed ~210, rehearsal ~190, resume ~130, kill ~100, recipe ~80, SLURM
+# ~70). scripts/test.sh runs two pytest-xdist workers with --dist loadfile (a file's tests, and so a
+# module's or a file's session fixture, stay in one worker) in this order (--no-loadscope-reorder);
+# a worker that finishes a file takes the next, and the short files fill in at the end, so both
+# workers finish about together (the suite is CPU-bound: an idle worker at the end is lost time).
 LONG_FIRST = (
     "tests/system/test_workflow_e2e.py",
+    "tests/system/test_smol.py",
     "tests/test_distributed.py",
     "tests/system/test_rehearsal.py",
-    "tests/system/test_slurm.py",
     "tests/system/test_resume.py",
     "tests/system/test_kill_stages.py",
+    "tests/system/test_recipe.py",
+    "tests/system/test_slurm.py",
     "tests/system/test_injection.py",
 )
 
@@ -106,11 +109,14 @@ def _cpu_now() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _cpu_at_start[item.nodeid] = _cpu_now()  # before any fixture of the test is set up
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    if call.when == "setup":
-        _cpu_at_start[item.nodeid] = _cpu_now()
-    elif call.when == "teardown" and item.nodeid in _cpu_at_start:
+    if call.when == "teardown" and item.nodeid in _cpu_at_start:
         # before the teardown report is made, so the number travels with it to the xdist controller
         item.user_properties.append((CPU_KEY, _cpu_now() - _cpu_at_start.pop(item.nodeid)))
     yield
