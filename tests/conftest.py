@@ -133,7 +133,7 @@ def pytest_terminal_summary(terminalreporter):
     if not _cpu_by_test:
         return
     top = sorted(_cpu_by_test.items(), key=lambda kv: -kv[1])[:15]
-    terminalreporter.write_sep("=", f"15 tests using the most CPU (theirs and their child processes'), of "
+    terminalreporter.write_sep("=", f"{len(top)} tests using the most CPU (theirs and their child processes'), of "
                                     f"{sum(_cpu_by_test.values()):.0f} CPU-s in all")  # fmt: skip
     for nodeid, seconds in top:
         terminalreporter.write_line(f"{seconds:8.2f}s cpu  {nodeid}")
