@@ -96,8 +96,9 @@ def pytest_collection_modifyitems(config, items):
 # CPU seconds per test, its own and its child processes' (workflow jobs, launched trainings): on 2
 # cores the suite keeps both busy, so a test's wall time under pytest-xdist says as much about the
 # other worker as about the test. Setup and teardown count with the test (a module fixture's run with
-# its first test). The end of every run lists the 15 tests that used the most.
+# its first test). The end of every run lists the CPU_TOP tests that used the most.
 CPU_KEY = "cpu_seconds"
+CPU_TOP = 15  # as many as --durations lists (scripts/test.sh)
 _cpu_at_start: dict[str, float] = {}
 _cpu_by_test: dict[str, float] = {}
 
@@ -132,7 +133,7 @@ def pytest_runtest_logreport(report):
 def pytest_terminal_summary(terminalreporter):
     if not _cpu_by_test:
         return
-    top = sorted(_cpu_by_test.items(), key=lambda kv: -kv[1])[:15]
+    top = sorted(_cpu_by_test.items(), key=lambda kv: -kv[1])[:CPU_TOP]
     terminalreporter.write_sep("=", f"{len(top)} tests using the most CPU (theirs and their child processes'), of "
                                     f"{sum(_cpu_by_test.values()):.0f} CPU-s in all")  # fmt: skip
     for nodeid, seconds in top:
