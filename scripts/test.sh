@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 ruff check spin_core analysis tests benchmarks scripts && ruff format --check spin_core analysis tests benchmarks scripts || exit 1
-# Two workers (pytest-xdist), a file's tests in one of them, the long files first (tests/conftest.py):
-# the suite keeps both cores busy, so a third worker would not help. PYTEST_WORKERS=0 runs in one process.
+# Three workers (pytest-xdist) on the two cores, a file's tests in one of them, the long files first
+# (tests/conftest.py), each process computing on one thread: the third keeps a core busy while a
+# test waits on a subprocess (sbatch, a kill's timing). PYTEST_WORKERS=0 runs in one process.
 # --durations=15: every run ends with the 15 slowest tests, and tests/conftest.py adds the 15 using the
 # most CPU (theirs and their child processes'), so the next person sees where the time goes.
-python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder --durations=15 "$@"
+python -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "error: pytest collected no tests" >&2

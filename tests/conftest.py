@@ -9,6 +9,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One compute thread a process (torch reads this when first imported, below): the suite runs more
+# pytest-xdist workers than there are cores, so a second thread only waits for a core, and OpenMP
+# threads spin while they wait (issue #26: test_theory's overlay test took 47 CPU-s on two threads
+# beside the other workers, 7 on one). Workflow jobs set their own, from the config's resources.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
