@@ -13,7 +13,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # pytest-xdist workers than there are cores, so a second thread only waits for a core, and OpenMP
 # threads spin while they wait (issue #26: test_theory's overlay test took 47 CPU-s on two threads
 # beside the other workers, 7 on one). Workflow jobs set their own, from the config's resources.
-THREADS_SET_HERE = "OMP_NUM_THREADS" not in os.environ  # tests/test_distributed.py undoes it
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402

@@ -16,7 +16,6 @@ import torch
 from spin_core.config import SpinConfig, params_json
 from spin_core.modeling import save_model
 from spin_core.train.launch import launcher
-from tests.conftest import THREADS_SET_HERE
 from tests.helpers.workflow import ROOT
 from tests.unit.train.test_spin import cfg, pairs_frame
 
@@ -66,11 +65,6 @@ def train(root: Path, name: str, spin: SpinConfig, env_extra: dict | None = None
         "PYTHONPATH": str(ROOT),
         **(env_extra or {}),
     }
-    if THREADS_SET_HERE:
-        # The one-process runs keep torch's default threads, as when these comparisons were set (#26):
-        # with the suite's one thread, one full run saw the padded DDP weights 1.6e-5 from the
-        # one-process run's (and ZeRO-3's 1.3e-5; tolerance 1e-5), where alone they agree to 1e-7.
-        env.pop("OMP_NUM_THREADS")
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     (root / f"{name}.log").write_text(proc.stdout + proc.stderr)

@@ -19,7 +19,10 @@ def pairs_frame(model, tokenizer, n=24):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    words = [w for w in tokenizer.get_vocab() if not w.startswith("<")]
+    # In token-id order: get_vocab()'s order changes from one process to the next (a Rust hash map),
+    # and with it every pair drawn below.
+    vocab = tokenizer.get_vocab()
+    words = [w for w in sorted(vocab, key=vocab.get) if not w.startswith("<")]
     rows = []
     for i in range(n):
         prompt = " ".join(rng.choice(words, 3))
