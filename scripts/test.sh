@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Command 2 of the README: install, lint, then the whole test suite (offline; ~15 minutes on 2 cores).
+# Command 2 of the README: install, lint, then the whole test suite (offline; ~10-12 minutes on 2 cores).
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not slow"` for the fast subset).
 set -uo pipefail
 cd "$(dirname "$0")/.."
