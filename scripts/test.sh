@@ -8,8 +8,8 @@ export PATH="$PWD/.venv/bin:$PATH" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSF
 ruff check spin_core analysis tests benchmarks scripts && ruff format --check spin_core analysis tests benchmarks scripts || exit 1
 # Three workers (pytest-xdist) on the two cores, a file's tests in one of them, the long files first
 # (tests/conftest.py), each process computing on one thread: with two, a core idles whenever a test
-# waits (on sbatch, on a kill's timing); the suite took 904 s on two workers and 853 s on three, one
-# machine, one day (#26). PYTEST_WORKERS=0 runs in one process.
+# waits (on sbatch, on a kill's timing); 904 s on two workers and 853 s on three on one machine,
+# 660 and 644 s on another (#26, README Performance). PYTEST_WORKERS=0 runs in one process.
 # --durations=15: every run ends with the 15 slowest tests, and tests/conftest.py adds the 15 using the
 # most CPU (theirs and their child processes'), so the next person sees where the time goes.
 python -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder --durations=15 "$@"

@@ -85,6 +85,16 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list
     return out
 
 
+# spin_core/io.py's temp siblings, `.<name>.<random>.tmp[<suffix>]`: a kill mid-write leaves one (the
+# next write of that output removes it); it never takes a final name.
+TEMP_GLOB = ".*.tmp*"
+
+
+def temps_left(workdir: Path) -> list[Path]:
+    """The temp siblings under data/, results/ and models/, relative to workdir."""
+    return sorted(p.relative_to(workdir) for d in ("data", "results", "models") for p in (workdir / d).rglob(TEMP_GLOB))
+
+
 def check_no_partial_outputs(workdir: Path) -> None:
     """Every output file present is complete and readable; no temp file sits in a final name."""
     import json
@@ -93,13 +103,16 @@ def check_no_partial_outputs(workdir: Path) -> None:
 
     from spin_core.modeling import check_model_dir
 
-    for path in workdir.glob("data/**/*.parquet"):
+    def finals(pattern: str) -> list[Path]:  # a hidden name is a temp or Snakemake's own, not an output
+        return [p for p in workdir.glob(pattern) if not p.name.startswith(".")]
+
+    for path in finals("data/**/*.parquet"):
         pd.read_parquet(path)
-    for path in list(workdir.glob("results/**/*.csv")):
+    for path in finals("results/**/*.csv"):
         pd.read_csv(path)
-    for path in list(workdir.glob("results/**/*.json")) + list(workdir.glob("data/world/*.json")):
+    for path in finals("results/**/*.json") + finals("data/world/*.json"):
         json.loads(path.read_text())
-    for path in workdir.glob("data/sft/*.jsonl"):
+    for path in finals("data/sft/*.jsonl"):
         for line in path.read_text().splitlines():
             json.loads(line)
     for entry in workdir.glob("models/*"):

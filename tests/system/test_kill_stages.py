@@ -16,7 +16,14 @@ import time
 import pandas as pd
 import pytest
 
-from tests.helpers.workflow import MICRO, check_no_partial_outputs, snakemake_cmd, start_snakemake, workflow_env
+from tests.helpers.workflow import (
+    MICRO,
+    check_no_partial_outputs,
+    snakemake_cmd,
+    start_snakemake,
+    temps_left,
+    workflow_env,
+)
 
 SMALL = "iterations: [0, 1]\nevaluation: {enabled: false}\nconvergence: {seeds: 1, control: {enabled: false}}\n"
 # In DAG order; each is killed at a random point after it starts: at the tiny scale a SPIN chain is one
@@ -121,6 +128,8 @@ def test_kill_at_random_points_in_every_stage_then_resume(tmp_path):
     )
     assert final.returncode == 0, (final.stdout + final.stderr)[-4000:]
     check_no_partial_outputs(workdir)
+    # A kill mid-write leaves a temp beside its output; the write that finally made the output removed it.
+    assert temps_left(workdir) == [], (temps_left(workdir), killed_in)
     for rel in (
         "results/divergence/exact.csv",
         "results/divergence/proxies.csv",
