@@ -30,7 +30,7 @@ MICRO = {
     "generate": {"max_new_tokens": 16},
     "divergence": {"n_prompts": 6, "max_new_tokens": 16},
     "spin": {"max_length": 160, "per_device_train_batch_size": 4, "num_train_epochs": 1.0},
-    # one thread a job, as every process of the suite (tests/conftest.py): the other worker holds a core
+    # one thread a job, as every process of the suite (tests/conftest.py): the other workers hold the cores
     "resources": {"default": {"threads": 1}},
 }
 BB_TASKS = {"bb_causal_judgment", "bb_formal_fallacies_syllogisms_negation", "bb_sports_understanding"}
