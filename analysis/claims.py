@@ -1,7 +1,8 @@
 """The paper-vs-ours tables and the claims table, each verdict decided by code with its rule.
 
 Verdicts: "reproduced", "not reproduced", "inconclusive" (the point estimate agrees but the CI
-does not exclude the opposite), or "not run at this scale" (a paper-scale number on the tiny world).
+does not exclude the opposite), "not run at this scale" (a paper-scale number on the tiny world), or
+"not run" (a benchmark the config switches off, an ablation not yet run).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _direction_claim(name, table, paper_values, series):
 
 
 def _benchmark_claims(
-    scale: str, models: list[str], scores: pd.DataFrame | None, paper: dict, mt_bench_off: str = "",
+    scale: str, models: list[str], scores: pd.DataFrame | None, paper: dict, not_run: dict[str, str] | None = None,
     bb_alias: dict[str, tuple[str, str]] | None = None,
 ) -> list[dict]:  # fmt: skip
     """Every benchmark claim of the paper, with its table. At paper scale they are decided on our
@@ -199,11 +200,10 @@ def _benchmark_claims(
         metric = spec["metric"] if spec["metric"] != "mc2" else "acc"
         rows.append(_direction_claim(f"{spec['name']} ({task}) direction over the iterations", lb["table"], values,
                                      series(pct, LB, task, metric, lb_models)))  # fmt: skip
+    lb_rows = len(rows)
     mt = [mt_bb["models"][m]["mt_bench"] for m in mt_models]
     rows.append(_rising_claim("MT-Bench rises at each iteration through iteration 2", mt_bb["table"],
                               " -> ".join(f"{v:g}" for v in mt), series(scores, MT, "overall", "score", mt_models)))  # fmt: skip
-    if mt_bench_off:
-        rows[-1]["evidence"] = mt_bench_off
     for column, spec in mt_bb["columns"].items():
         if column == "mt_bench":
             continue
@@ -212,6 +212,12 @@ def _benchmark_claims(
         ours = "" if task == column else f"; ours: {task}, {metric}"
         rows.append(_direction_claim(f"{spec['name']} ({column}, {spec['shots']}-shot{ours}) direction", mt_bb["table"],
                                      values, series(pct, BB, task, metric, mt_models)))  # fmt: skip
+    # A benchmark the config switched off is "not run" at any scale, and its rows say why.
+    reasons = not_run or {}
+    for benchmark, part in ((LB, rows[:lb_rows]), (MT, rows[lb_rows : lb_rows + 1]), (BB, rows[lb_rows + 1 :])):
+        if reasons.get(benchmark):
+            for row in part:
+                row.update(verdict="not run", evidence=reasons[benchmark])
     dpo, extra = p["dpo"], p["one_more_sft_epoch"]
     dpo_avg, iter3_avg = dpo["models"]["zephyr-7b-dpo-full"]["average"], lb["models"]["iter3"]["average"]
     rows.append(_claim("SPIN iteration 3 beats the DPO model (zephyr-7b-dpo-full, 62k preference pairs)", dpo["table"],
@@ -400,17 +406,18 @@ def claims_table(
     recipes: pd.DataFrame | None = None,
     recipe_starts: tuple[str, ...] = SFT_STARTS,
     recipe_variant: str = "official",
-    mt_bench_off: str = "",
+    not_run: dict[str, str] | None = None,
     sft_start: str = "",
     bb_alias: dict[str, tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Every claim with its verdict, decided by code with the rule it used. The divergence claims come
     from the main run (its SFT start) and, per start, from the recipe ablation's summary when it ran.
-    mt_bench_off: why MT-Bench did not run (evaluation.mt_bench.enabled: false), said in its row.
+    not_run: benchmark (LB, MT, BB) -> why it did not run (evaluation.enabled or
+    evaluation.mt_bench.enabled false), said in its rows.
     At paper scale, the held-out NLL claim names sft_start, how the SFT model came to be. bb_alias:
     a Table 6 column -> (our task, metric) where another task stands for it (config/smol.yaml's
     BIG-bench JSON tasks for the paper's BBH CoT ones), decided by the same rule and named in the row."""
-    rows = _benchmark_claims(scale, models, scores, paper, mt_bench_off, bb_alias)
+    rows = _benchmark_claims(scale, models, scores, paper, not_run, bb_alias)
     if exact is not None and len(exact):
         rows += _divergence_claims(exact, per_prompt, start)
         rows += _recipe_claims(recipes, list(recipe_starts), recipe_variant)

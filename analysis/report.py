@@ -100,6 +100,14 @@ MT_BENCH_OFF = (
     "not run: evaluation.mt_bench.enabled is false (FastChat's MT-Bench questions and judge prompts"
     " cannot be fetched without the network, and no judge is reachable)"
 )
+EVALUATION_OFF = "not run: evaluation.enabled is false"
+
+
+def benchmarks_not_run(evaluation: EvaluationConfig) -> dict[str, str]:
+    """Benchmark -> why the config runs none of it (the claims rows say so)."""
+    if not evaluation.enabled:
+        return dict.fromkeys((claims.LB, claims.MT, claims.BB), EVALUATION_OFF)
+    return {} if evaluation.mt_bench.enabled else {claims.MT: MT_BENCH_OFF}
 
 
 def bigbench_alias(evaluation: EvaluationConfig, paper: dict) -> dict[str, tuple[str, str]]:
@@ -150,7 +158,7 @@ def write_tables(
     verdicts = claims.claims_table(
         scale, models, exact_df, scores_df, theory_df, paper_results, spin.beta, per_prompt=per_prompt_df,
         start=sft.start, recipes=_read(recipe_summary), recipe_starts=tuple(recipe_starts or SFT_STARTS),
-        recipe_variant=recipe_variant, mt_bench_off="" if evaluation.mt_bench.enabled else MT_BENCH_OFF,
+        recipe_variant=recipe_variant, not_run=benchmarks_not_run(evaluation),
         sft_start=sft.mode if sft.mode == "pretrained" else sft.start, bb_alias=bigbench_alias(evaluation, paper_results),
     )  # fmt: skip
     _write_both(verdicts, out_dir, "claims")

@@ -890,8 +890,10 @@ class Config(_Section):
 
     @property
     def assets_used(self) -> list[str]:
-        """The assets (model, chat_data, bigbench) some key names the place of, in that order."""
-        named = {asset for value, place, asset in self._asset_places().values() if value == place}
+        """The assets (model, chat_data, bigbench) some key of a stage that runs names the place of, in
+        that order: with evaluation off, no evaluation family's (so no BIG-bench archive is fetched)."""
+        named = {asset for key, (value, place, asset) in self._asset_places().items()
+                 if value == place and (self.evaluation.enabled or not key.startswith("evaluation."))}  # fmt: skip
         return [a for a in ("model", "chat_data", "bigbench") if a in named]
 
     def _assets_fit(self) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import BigBenchAsset
-from ..errors import DataError
+from ..errors import DataError, PackageNotServedError
 from ..io import write_json
 from ..names import asset_bigbench_task
 from ..world.tasks import bigbench_json_to_docs, write_lm_eval_task
@@ -51,7 +51,14 @@ def task_docs(task: dict, where: str, max_examples: int | None, seed: int) -> tu
 def make_bigbench_asset(bigbench: BigBenchAsset, out: Path, record: Path, cache: str | None = None) -> None:
     """lm-eval tasks bb_<task> (YAML + JSONL) under `out` for lm-eval's include_path, and their record."""
     b = bigbench
-    archive = fetch(b, cache)
+    try:
+        archive = fetch(b, cache)
+    except PackageNotServedError as e:
+        # config/smol.yaml evaluates on these tasks alone: without a copy, the rest still runs.
+        raise PackageNotServedError(
+            f"{e}; or run without the Big-Bench evaluation, the only one config/smol.yaml runs:"
+            " evaluation: {enabled: false} in a config file after it"
+        ) from None
     members = {t: f"{TASKS_FOLDER}/{t}/task.json" for t in b.tasks}
     raw = read_members(archive, list(members.values()))
     facts = {}

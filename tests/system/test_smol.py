@@ -66,6 +66,12 @@ def test_smol_config_dry_runs_at_full_size(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "-p", configfile=[SMOL, tmp_path / "hub.yaml"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "asset_model" not in proc.stdout and "--tokenizer HuggingFaceTB/SmolLM2-135M-Instruct" in proc.stdout
+    # Without a copy of the withdrawn BIG-bench archive: evaluation off runs the rest, fetching nothing of it.
+    (tmp_path / "no-eval.yaml").write_text("evaluation: {enabled: false}\n")
+    proc = run_snakemake(tmp_path, "-n", configfile=[SMOL, tmp_path / "no-eval.yaml"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "asset_bigbench" not in proc.stdout and "eval_" not in proc.stdout
+    assert "asset_model" in proc.stdout and "train" in proc.stdout and "tables" in proc.stdout
 
 
 def test_smol_micro_path_runs_end_to_end_on_real_packages(smol_run, bigbench):
@@ -91,7 +97,7 @@ def test_smol_micro_path_runs_end_to_end_on_real_packages(smol_run, bigbench):
     # The claims: MT-Bench says why it did not run; held-out NLL decided on paired per-prompt values.
     claims = pd.read_csv(work / "results/tables/claims.csv")
     mt = claims[claims.claim.str.startswith("MT-Bench")].iloc[0]
-    assert mt.verdict == "not run at this scale" and "evaluation.mt_bench.enabled is false" in mt.evidence
+    assert mt.verdict == "not run" and "evaluation.mt_bench.enabled is false" in mt.evidence
     nll = claims[claims.claim.str.startswith("held-out NLL")].iloc[0]
     assert "SFT model: pretrained" in nll.claim and "sft->iter0" in nll.evidence
     assert nll.verdict in {"reproduced", "not reproduced", "inconclusive"}

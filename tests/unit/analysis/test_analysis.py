@@ -140,6 +140,30 @@ def test_benchmark_table_has_every_paper_table_and_model_card_values_with_deltas
     assert ours["delta_iter0"] == pytest.approx(0.5) and ours["stderr_iter0"] == pytest.approx(0.1)
 
 
+def test_a_benchmark_switched_off_says_why_in_each_of_its_claims():
+    from analysis.report import EVALUATION_OFF, MT_BENCH_OFF, benchmarks_not_run
+    from spin_core.config import EvaluationConfig
+
+    paper = load_paper_results(ROOT / "analysis" / "paper_results.yaml")
+    models = ["sft", "iter0", "iter1", "iter2", "iter3"]
+    tables = ("v3 Table 4", "v3 Table 6")  # the leaderboard's, MT-Bench's and Big-Bench's
+
+    def evidence(evaluation):
+        c = claims_table("paper", models, None, None, None, paper, not_run=benchmarks_not_run(evaluation))
+        mine = c.table.str.startswith(tables)
+        return c[mine].set_index("claim")[["verdict", "evidence"]], c[~mine]
+
+    on, others_on = evidence(EvaluationConfig(enabled=True))
+    assert (on.evidence == "no scores").all() and (on.verdict == "not run at this scale").all()
+    assert len(on) == 1 + 6 + 1 + 4  # the average, 6 tasks, MT-Bench, 3 BBH columns and OpenBookQA
+    off, others_off = evidence(EvaluationConfig(enabled=False))
+    assert (off.evidence == EVALUATION_OFF).all() and (off.verdict == "not run").all() and off.index.equals(on.index)
+    mt, _ = evidence(EvaluationConfig(enabled=True, mt_bench={"enabled": False}))
+    mt_row = "MT-Bench rises at each iteration through iteration 2"
+    assert tuple(mt.loc[mt_row]) == ("not run", MT_BENCH_OFF) and mt.drop(mt_row).equals(on.drop(mt_row))
+    assert others_on.equals(others_off)  # the other claims are not touched
+
+
 def test_paper_scale_claims_are_decided_per_table_on_our_scores():
     paper = load_paper_results(ROOT / "analysis" / "paper_results.yaml")
     lb = paper["paper"]["leaderboard"]["models"]

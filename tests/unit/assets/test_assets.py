@@ -191,6 +191,24 @@ def test_a_key_that_names_an_asset_place_needs_that_asset():
     )
 
 
+def test_with_evaluation_off_no_bigbench_archive_is_used():
+    assert validate_config(_smol()).assets_used == ["model", "chat_data", "bigbench"]
+    assert validate_config(_smol(**{"evaluation.enabled": False})).assets_used == ["model", "chat_data"]
+
+
+def test_a_withdrawn_bigbench_release_says_how_to_run_without_it(tmp_path, monkeypatch):
+    from spin_core.assets import bigbench
+
+    def withdrawn(spec, cache):
+        raise PackageNotServedError("bigbench==1.0.0: pip download failed (No matching distribution found)")
+
+    monkeypatch.setattr(bigbench, "fetch", withdrawn)
+    with pytest.raises(PackageNotServedError, match=r"No matching .*; or run without the Big-Bench evaluation.*"
+                       r"evaluation: \{enabled: false\}"):  # fmt: skip
+        bigbench.make_bigbench_asset(validate_config(_smol()).assets.bigbench, tmp_path / "bb", tmp_path / "bb.json")
+    assert not (tmp_path / "bb").exists() and not (tmp_path / "bb.json").exists()
+
+
 def test_bigbench_tasks_must_be_those_the_asset_writes_and_bad_package_keys_are_named():
     tasks = {"bb_causal_judgement": {"num_fewshot": 0, "metrics": ["acc"]}}
     with pytest.raises(ConfigError, match="evaluation.bigbench.tasks: 'bb_causal_judgement' not among the tasks"):
