@@ -13,7 +13,14 @@ DIR) and prints:
   (results/benchmarks/**/*.tsv; jobs without one, a second or two each, are in the total only).
 Stages run in parallel on 2 cores, so the per-stage wall sums add up to more than the total.
 
-    python benchmarks/bench_workflow.py [--configfile config/config.yaml] [--from DIR] [--keep]
+    python benchmarks/bench_workflow.py [--configfile config/config.yaml [OVERLAY...]] [--from DIR] [--keep]
+
+Several config files merge as Snakemake merges them. The paper-path rehearsal needs its local assets
+and a judge (or MT-Bench off):
+
+    spin-repro rehearsal-assets --out /tmp/rehearsal
+    printf 'evaluation: {mt_bench: {enabled: false}}\n' > /tmp/no-judge.yaml
+    python benchmarks/bench_workflow.py --configfile config/rehearsal.yaml /tmp/rehearsal/paths.yaml /tmp/no-judge.yaml
 """
 
 from __future__ import annotations
@@ -80,14 +87,17 @@ def startup_totals(workdir: Path) -> tuple[float, float, int]:
     return startup, total, jobs
 
 
-def run(configfile: str, workdir: Path) -> tuple[float, float]:
+def run(configfiles: list[str], workdir: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the whole process tree) of one workflow run, its jobs timing their
     start-up (spin_core/cli/startup.py)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", configfile, "--cores", "all", "--quiet", "rules", "host"]
+    cmd += ["--configfile", *configfiles, "--cores", "all", "--quiet", "rules", "host"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, STARTUP_ENV: "1"})
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, STARTUP_ENV: "1"})
+    if done.returncode != 0:
+        # Snakemake has said what failed above; nothing is measured from a partial run.
+        sys.exit(f"bench_workflow: the workflow failed (exit {done.returncode}); its run directory, kept: {workdir}")
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -95,7 +105,12 @@ def run(configfile: str, workdir: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
+    ap.add_argument(
+        "--configfile",
+        nargs="+",
+        default=[str(ROOT / "config" / "config.yaml")],
+        help="config files, merged in order (default: config/config.yaml)",
+    )
     ap.add_argument("--from", dest="existing", help="summarise an existing run directory instead of running")
     ap.add_argument("--keep", action="store_true", help="keep the scratch run directory")
     a = ap.parse_args()

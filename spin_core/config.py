@@ -824,6 +824,17 @@ class Config(_Section):
             )
         if self.tiny and self.evaluation.mt_bench.system_turn != "none":
             _fail("evaluation.mt_bench.system_turn", "the tiny world's chat template has no system turn: 'none'")
+        if not self.tiny and self.evaluation.enabled and self.evaluation.mt_bench.enabled:
+            # rule mt_bench_files downloads and checks each file: without one, that job fails ("unknown url type").
+            for key in ("questions", "judge_prompts", "reference_answers"):
+                for field in ("url", "sha256"):
+                    if getattr(getattr(self.evaluation.mt_bench, key), field) is None:
+                        _fail(
+                            f"evaluation.mt_bench.{key}.{field}",
+                            "required at paper scale with MT-Bench on (config/paper.yaml pins FastChat's files;"
+                            " config/rehearsal.yaml's come from `spin-repro rehearsal-assets`'s paths.yaml),"
+                            " or evaluation.mt_bench.enabled: false",
+                        )
         if self.released.models:
             wanted, given = set(main_models(list(self.iterations))), set(self.released.models)
             if wanted != given:

@@ -5,6 +5,7 @@ validating them, and the `data` stage that writes the SFT splits."""
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 
@@ -54,6 +55,13 @@ def load_sft(path: str | Path) -> list[dict]:
     return validate_sft_rows(read_records(path), path)
 
 
+def hub_offline() -> bool:
+    """Whether the environment switches the hub off for datasets (as huggingface_hub and datasets read it)."""
+    return any(
+        os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
+
+
 def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | None = None) -> list[dict]:
     """Paper scale: `n` rows of HuggingFaceH4/ultrachat_200k (shuffled with `seed`), first exchange only."""
     from datasets import load_dataset
@@ -66,7 +74,17 @@ def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | Non
         with tempfile.TemporaryDirectory(prefix="spin-repro-datasets-") as cache:
             ds = load_dataset(str(Path(name).resolve()), split=split, cache_dir=cache, keep_in_memory=True)
     else:
-        ds = load_dataset(name, split=split, revision=revision)
+        try:
+            ds = load_dataset(name, split=split, revision=revision)
+        except OSError as e:  # datasets' ConnectionError: "Couldn't reach '<name>' on the Hub"
+            if not hub_offline():
+                raise
+            # Offline, datasets reads its own cache (a hub dataset downloaded earlier); say where we looked.
+            raise DataError(
+                f"data.dataset {name!r}: no such folder ({Path(name).resolve()}), nor in datasets' cache, and"
+                f" the hub is offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE): a local folder in UltraChat-200k's"
+                f" schema, or a hub id downloaded before or with the hub reachable ({e})"
+            ) from None
     ds = ds.shuffle(seed=seed)
     n = min(n, len(ds))
     rows = []

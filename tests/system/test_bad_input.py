@@ -54,6 +54,9 @@ def spin_view(view) -> dict:
     return {k: v for k, v in micro_config()["spin"].items() if k in view.model_fields}
 
 
+REHEARSAL_QUESTIONS_LINE = next(
+    i for i, line in enumerate((MICRO.parent / "rehearsal.yaml").read_text().splitlines(), 1) if "questions:" in line
+)
 SPIN_PARAMS = json.dumps({"spin": micro_config()["spin"]})
 REF_PARAMS = json.dumps({"spin": spin_view(ReferenceConfig)})
 GEN_PARAMS = json.dumps({"generate": micro_config()["generate"], "spin": spin_view(EncodingConfig)})
@@ -200,6 +203,16 @@ CASES = [
             },
         },
         ["evaluation.leaderboard.tasks", "'hellaswag'", "tiny_choice"],
+    ),
+    config_case(
+        "paper_mt_bench_without_its_files",  # config/rehearsal.yaml without rehearsal/paths.yaml
+        (MICRO.parent / "rehearsal.yaml").read_text(),
+        [
+            f":{REHEARSAL_QUESTIONS_LINE}:",
+            "evaluation.mt_bench.questions.url: required at paper scale",
+            "rehearsal-assets",
+            "enabled: false",
+        ],  # fmt: skip
     ),
     config_case(
         "task_name_with_shell_characters",

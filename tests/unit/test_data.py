@@ -109,3 +109,13 @@ def test_a_local_dataset_folder_is_read_afresh_not_from_another_runs_cache(tmp_p
         monkeypatch.chdir(run)
         got = load_ultrachat("assets/chat_data", "train_sft", 10, seed=0)
         assert sorted(r["prompt"] for r in got) == sorted(f"{tag} {i}" for i in range(n))
+
+
+def test_a_dataset_that_is_neither_a_folder_nor_reachable_says_where_it_looked(tmp_path, monkeypatch):
+    from spin_core.data import load_ultrachat
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError, match=rf"data.dataset 'rehearsal/ultrachat': no such folder \({tmp_path}/rehearsal/"
+                                        r"ultrachat\), nor in datasets. cache, and the hub is offline"):  # fmt: skip
+        load_ultrachat("rehearsal/ultrachat", "train_sft", 10, seed=0)
