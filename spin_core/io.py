@@ -20,9 +20,15 @@ from .errors import DataError
 log = logging.getLogger(__name__)
 
 
+def temp_glob(name: str = "*") -> str:
+    """The glob of the temp siblings writing `name` makes (`.<name>.<random>.tmp[suffix]`; by default
+    every output's): what a kill mid-write leaves, and what the next write of that output removes."""
+    return f".{name}.*.tmp*"
+
+
 def _remove_stale_temps(target: Path) -> None:
     """Drop temp siblings a killed earlier run left behind (one job writes a given output)."""
-    for stale in target.parent.glob(f".{target.name}.*.tmp*"):
+    for stale in target.parent.glob(temp_glob(target.name)):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:

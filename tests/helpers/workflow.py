@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spin_core.io import temp_glob
+
 ROOT = Path(__file__).resolve().parents[2]
 MICRO = ROOT / "config" / "micro.yaml"
 MODELS = ["sft", "iter0", "iter1", "iter2", "iter3"]
@@ -85,9 +87,8 @@ def declared_outputs(iterations=(0, 1, 2, 3), shards=1, evaluation=True) -> list
     return out
 
 
-# spin_core/io.py's temp siblings, `.<name>.<random>.tmp[<suffix>]`: a kill mid-write leaves one (the
-# next write of that output removes it); it never takes a final name.
-TEMP_GLOB = ".*.tmp*"
+# Every output's temp siblings (spin_core/io.py): a kill mid-write leaves one; it never takes a final name.
+TEMP_GLOB = temp_glob()
 
 
 def temps_left(workdir: Path) -> list[Path]:

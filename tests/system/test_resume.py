@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers.workflow import (
     MICRO,
+    TEMP_GLOB,
     check_no_partial_outputs,
     declared_outputs,
     snakemake_cmd,
@@ -131,7 +132,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     for rel in declared_outputs(iterations=(0, 1, 2), evaluation=False):
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
-    assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"
+    assert not list(tmp_path.glob("**/" + TEMP_GLOB)), "temp files left behind"
 
 
 @pytest.mark.slow

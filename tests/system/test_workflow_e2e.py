@@ -5,7 +5,14 @@ import math
 import pandas as pd
 import pytest
 
-from tests.helpers.workflow import MODELS, ROOT, check_no_partial_outputs, declared_outputs, run_snakemake
+from tests.helpers.workflow import (
+    MODELS,
+    ROOT,
+    TEMP_GLOB,
+    check_no_partial_outputs,
+    declared_outputs,
+    run_snakemake,
+)
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "paper.yaml", "paper-official.yaml"])
@@ -100,7 +107,7 @@ def test_micro_workflow_end_to_end_in_a_path_with_a_space(micro_run):
     for rel in declared_outputs():
         assert (tmp_path / rel).exists(), rel
     check_no_partial_outputs(tmp_path)
-    assert not list(tmp_path.glob("**/.*.tmp*")), "temp files left behind"
+    assert not list(tmp_path.glob("**/" + TEMP_GLOB)), "temp files left behind"
     # checkpoints are dropped once each model is saved (empty chain folders may stay)
     assert not [p for p in (tmp_path / "work" / "train").rglob("*") if p.is_file()]
 

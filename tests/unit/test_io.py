@@ -1,8 +1,10 @@
 """Atomic writes: a failure leaves neither a partial file nor a temp file behind."""
 
+import fnmatch
+
 import pytest
 
-from spin_core.io import atomic_dir, atomic_path, write_text
+from spin_core.io import atomic_dir, atomic_path, temp_glob, write_text
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -26,6 +28,14 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
             raise RuntimeError("killed")
     assert sorted(p.name for p in target.iterdir()) == ["config.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_temp_glob_matches_the_temps_writes_make_and_no_final_name(tmp_path):
+    with atomic_path(tmp_path / "out.csv") as tmp, atomic_dir(tmp_path / "model") as tmp_dir:
+        made = [tmp.name, tmp_dir.name]
+    assert fnmatch.fnmatch(made[0], temp_glob("out.csv")) and fnmatch.fnmatch(made[1], temp_glob("model"))
+    assert all(fnmatch.fnmatch(name, temp_glob()) for name in made)
+    assert not any(fnmatch.fnmatch(name, temp_glob()) for name in ("out.csv", "model", ".hidden", "x.tmp"))
 
 
 def test_stale_temp_from_a_killed_run_is_cleaned(tmp_path):
