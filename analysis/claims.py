@@ -412,8 +412,8 @@ def claims_table(
 ) -> pd.DataFrame:
     """Every claim with its verdict, decided by code with the rule it used. The divergence claims come
     from the main run (its SFT start) and, per start, from the recipe ablation's summary when it ran.
-    not_run: benchmark (LB, MT, BB) -> why it did not run (evaluation.enabled or
-    evaluation.mt_bench.enabled false), said in its rows.
+    not_run: benchmark (LB, MT, BB) -> why it did not run (evaluation.enabled, .leaderboard.enabled,
+    .bigbench.enabled or .mt_bench.enabled false), said in its rows.
     At paper scale, the held-out NLL claim names sft_start, how the SFT model came to be. bb_alias:
     a Table 6 column -> (our task, metric) where another task stands for it (config/smol.yaml's
     BIG-bench JSON tasks for the paper's BBH CoT ones), decided by the same rule and named in the row."""

@@ -107,7 +107,11 @@ def benchmarks_not_run(evaluation: EvaluationConfig) -> dict[str, str]:
     """Benchmark -> why the config runs none of it (the claims rows say so)."""
     if not evaluation.enabled:
         return dict.fromkeys((claims.LB, claims.MT, claims.BB), EVALUATION_OFF)
-    return {} if evaluation.mt_bench.enabled else {claims.MT: MT_BENCH_OFF}
+    off = {} if evaluation.mt_bench.enabled else {claims.MT: MT_BENCH_OFF}
+    for family, benchmark in names.EVAL_FAMILIES.items():
+        if not getattr(evaluation, family).enabled:
+            off[benchmark] = f"not run: evaluation.{family}.enabled is false"
+    return off
 
 
 def bigbench_alias(evaluation: EvaluationConfig, paper: dict) -> dict[str, tuple[str, str]]:

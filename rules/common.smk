@@ -369,7 +369,7 @@ def chain_job(w):
 # ---- Tiny world: every model's evaluation in one job (rules/evaluate.smk)
 def eval_steps():
     """One eval-model step per model: its lm-eval tasks, MT-Bench answers and the oracle judge."""
-    cfg = params_json(leaderboard=EVAL.leaderboard, bigbench=EVAL.bigbench, mt_bench=EVAL.mt_bench)
+    cfg = params_json(leaderboard=LB_FAMILY, bigbench=BB_FAMILY, mt_bench=EVAL.mt_bench)
     argv = lambda m: ["eval-model", "--params", cfg, "--model", names.model_dir(m), "--name", m,
                       "--include-path", TINY_TASK_DIR, "--questions", f"{MT_DIR}/question.jsonl",
                       "--judge-prompts", f"{MT_DIR}/judge_prompts.jsonl", "--world", "data/world/world.json",

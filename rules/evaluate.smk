@@ -6,8 +6,10 @@
 
 EVAL = CFG.evaluation
 MT_ON = EVAL.mt_bench.enabled
-LB_TASKS = list(EVAL.leaderboard.tasks)
-BB_TASKS = list(EVAL.bigbench.tasks)
+# What each lm-eval family's jobs read: its tasks, none when it is switched off (its `enabled`).
+LB_FAMILY, BB_FAMILY = EVAL.leaderboard.for_jobs, EVAL.bigbench.for_jobs
+LB_TASKS = list(LB_FAMILY.tasks)
+BB_TASKS = list(BB_FAMILY.tasks)
 TINY_TASK_DIR = names.TINY_TASK_DIR
 MT_DIR = names.MT_BENCH_DIR
 # Inputs an lm-eval job needs: the local task YAMLs (tiny world) or nothing (lm-eval's own).
@@ -20,7 +22,7 @@ LM_EVAL_PYTHON = {
     f: lm_eval_versions.job_python(getattr(EVAL, f).harness, USE_CONDA, workflow.basedir) for f in names.EVAL_FAMILIES
 }
 HARNESS_PROBLEMS = lm_eval_versions.workflow_problems(
-    {f"evaluation.{f}": getattr(EVAL, f) for f in names.EVAL_FAMILIES} if EVAL_ON else {},
+    {f"evaluation.{f}": getattr(EVAL, f).for_jobs for f in names.EVAL_FAMILIES} if EVAL_ON else {},
     USE_CONDA,
     workflow.basedir,
 )
@@ -113,7 +115,7 @@ else:
             json=names.eval_task_result("leaderboard", "{model}", "{task}", "json"),
             csv=names.eval_task_result("leaderboard", "{model}", "{task}", "csv"),
         params:
-            cfg=params_json(family=EVAL.leaderboard),
+            cfg=params_json(family=LB_FAMILY),
             benchmark=names.EVAL_FAMILIES["leaderboard"],
             python=LM_EVAL_PYTHON["leaderboard"],
         log:
@@ -140,7 +142,7 @@ else:
             json=names.eval_task_result("bigbench", "{model}", "{task}", "json"),
             csv=names.eval_task_result("bigbench", "{model}", "{task}", "csv"),
         params:
-            cfg=params_json(family=EVAL.bigbench),
+            cfg=params_json(family=BB_FAMILY),
             benchmark=names.EVAL_FAMILIES["bigbench"],
             python=LM_EVAL_PYTHON["bigbench"],
         log:
@@ -221,7 +223,7 @@ rule eval_scores:
     output:
         "results/eval/scores.csv",
     params:
-        cfg=params_json(leaderboard=EVAL.leaderboard),
+        cfg=params_json(leaderboard=LB_FAMILY),
         models=MODELS,
     log:
         "logs/eval/scores.log",

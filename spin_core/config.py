@@ -651,6 +651,22 @@ class LmEvalFamily(_Section):
         return self
 
 
+class LmEvalFamilyConfig(LmEvalFamily):
+    """A family as a config sets it: what its jobs read, and whether it runs at all."""
+
+    enabled: bool = Field(
+        True,
+        description="false: none of this family's tasks run (e.g. their data cannot be had); the claims say so",
+    )
+
+    @property
+    def for_jobs(self) -> LmEvalFamily:
+        """What the family's jobs read: its keys less `enabled`, and no tasks when it is off. The rules
+        pass this (a job typed LmEvalFamily refuses `enabled`), so the switch changes no job's params."""
+        keys = {k: getattr(self, k) for k in LmEvalFamily.model_fields}
+        return LmEvalFamily.model_validate({**keys, "tasks": keys["tasks"] if self.enabled else {}})
+
+
 class RemoteFile(_Section):
     url: Url | None = None
     sha256: Sha256 | None = None
@@ -710,8 +726,8 @@ class EvaluationConfig(_Section):
     """Evaluation fan-out per model (rules/evaluate.smk)."""
 
     enabled: bool = False
-    leaderboard: LmEvalFamily = Field(default_factory=LmEvalFamily)
-    bigbench: LmEvalFamily = Field(default_factory=LmEvalFamily)
+    leaderboard: LmEvalFamilyConfig = Field(default_factory=LmEvalFamilyConfig)
+    bigbench: LmEvalFamilyConfig = Field(default_factory=LmEvalFamilyConfig)
     mt_bench: MTBenchConfig = Field(default_factory=MTBenchConfig)
     tiny_tasks: TinyTasksConfig = Field(default_factory=TinyTasksConfig)
 
@@ -824,17 +840,6 @@ class Config(_Section):
             )
         if self.tiny and self.evaluation.mt_bench.system_turn != "none":
             _fail("evaluation.mt_bench.system_turn", "the tiny world's chat template has no system turn: 'none'")
-        if not self.tiny and self.evaluation.enabled and self.evaluation.mt_bench.enabled:
-            # rule mt_bench_files downloads and checks each file: without one, that job fails ("unknown url type").
-            for key in ("questions", "judge_prompts", "reference_answers"):
-                for field in ("url", "sha256"):
-                    if getattr(getattr(self.evaluation.mt_bench, key), field) is None:
-                        _fail(
-                            f"evaluation.mt_bench.{key}.{field}",
-                            "required at paper scale with MT-Bench on (config/paper.yaml pins FastChat's files;"
-                            " config/rehearsal.yaml's come from `spin-repro rehearsal-assets`'s paths.yaml),"
-                            " or evaluation.mt_bench.enabled: false",
-                        )
         if self.released.models:
             wanted, given = set(main_models(list(self.iterations))), set(self.released.models)
             if wanted != given:
@@ -852,7 +857,28 @@ class Config(_Section):
         if self.tiny:
             self._studies_fit()
         self._assets_fit()
-        if self.tiny and self.evaluation.enabled:
+        self._evaluation_fits()
+        return self
+
+    def _evaluation_fits(self) -> None:
+        """What the evaluation runs is runnable: a benchmark at all, MT-Bench's files pinned at paper
+        scale, the tiny world's own tasks on the suite's lm-eval."""
+        ev = self.evaluation
+        if not self.tiny and ev.enabled:
+            if not (ev.mt_bench.enabled or ev.leaderboard.for_jobs.tasks or ev.bigbench.for_jobs.tasks):
+                _fail("evaluation.enabled", "true, but no benchmark runs (MT-Bench off; the leaderboard and Big-Bench"
+                      " off or without tasks): set it false, or switch one on")  # fmt: skip
+            # rule mt_bench_files downloads and checks each file: without one, that job fails ("unknown url type").
+            for key in ("questions", "judge_prompts", "reference_answers") if ev.mt_bench.enabled else ():
+                for field in ("url", "sha256"):
+                    if getattr(getattr(ev.mt_bench, key), field) is None:
+                        _fail(
+                            f"evaluation.mt_bench.{key}.{field}",
+                            "required at paper scale with MT-Bench on (config/paper.yaml pins FastChat's files;"
+                            " config/rehearsal.yaml's come from `spin-repro rehearsal-assets`'s paths.yaml),"
+                            " or evaluation.mt_bench.enabled: false",
+                        )
+        if self.tiny and ev.enabled:
             for family in TINY_TASKS:
                 if getattr(self.evaluation, family).harness != "current":
                     # One job evaluates a tiny-world model on every family in one process (rules/evaluate.smk).
@@ -866,7 +892,6 @@ class Config(_Section):
                         f"evaluation.{family}.tasks",
                         f"{', '.join(map(repr, unknown))} not among the tiny world's {family} tasks ({', '.join(known)})",
                     )
-        return self
 
     def _studies_fit(self) -> None:
         """The data-size and capacity studies build their models from sft.architecture and the SFT rule."""
@@ -896,7 +921,7 @@ class Config(_Section):
             "sft.model": (self.sft.model, ASSET_MODEL, "model"),
             "data.dataset": (self.data.dataset, ASSET_CHAT_DATA, "chat_data"),
             **{f"evaluation.{f}.include_path": (getattr(self.evaluation, f).include_path, ASSET_BIGBENCH, "bigbench")
-               for f in ("leaderboard", "bigbench")},
+               for f in ("leaderboard", "bigbench") if getattr(self.evaluation, f).enabled},
         }  # fmt: skip
 
     @property
@@ -921,7 +946,7 @@ class Config(_Section):
             )
         for family in ("leaderboard", "bigbench"):
             section = getattr(self.evaluation, family)
-            if section.include_path == ASSET_BIGBENCH and self.assets.bigbench is not None:
+            if section.enabled and section.include_path == ASSET_BIGBENCH and self.assets.bigbench is not None:
                 made = {asset_bigbench_task(t) for t in self.assets.bigbench.tasks}
                 unknown = [t for t in section.tasks if t not in made]
                 if unknown:

@@ -57,6 +57,15 @@ def test_released_checkpoints_dry_run_imports_the_models_and_trains_nothing(tmp_
     assert out.count("rule eval_leaderboard:") == 30 and "rule tables:" in out
 
 
+def test_a_benchmark_switched_off_has_no_jobs_and_the_others_keep_theirs(tmp_path):
+    (tmp_path / "off.yaml").write_text("evaluation: {bigbench: {enabled: false}}\n")
+    proc = run_snakemake(tmp_path, "-n", configfile=[ROOT / "config" / "paper.yaml", tmp_path / "off.yaml"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "rule eval_bigbench:" not in out and "results/eval/bigbench" not in out
+    assert out.count("rule eval_leaderboard:") == 30 and out.count("rule mt_bench_judge:") == 5
+
+
 def test_bad_config_stops_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((ROOT / "config" / "micro.yaml").read_text().replace("beta: 0.1", "beta: 0.1\n  betta: 2"))

@@ -1,6 +1,7 @@
 """Both shipped configs validate; a bad key or value is rejected with its name in the message."""
 
 import copy
+import json
 
 import pytest
 
@@ -235,3 +236,22 @@ def test_alpha_spin_needs_the_reference_pass():
         ValueError, match=r"per_iteration.2: iteration 2's recipe breaks a rule: reference_alpha: α-SPIN"
     ):
         SpinConfig(reference="live", per_iteration={2: {"reference_alpha": 0.5}})
+
+
+def test_a_family_switched_off_gives_its_jobs_no_tasks_and_changes_no_jobs_params():
+    from spin_core.config import LmEvalFamily, params_json
+
+    cfg = load_yaml(ROOT / "config" / "paper.yaml")
+    on = validate_config(cfg).evaluation.bigbench
+    assert on.enabled and len(on.for_jobs.tasks) == 4 and type(on.for_jobs) is LmEvalFamily
+    # What a job reads has no `enabled`: the same params as the family had before the switch existed.
+    job = json.loads(params_json(family=on.for_jobs))["family"]
+    assert "enabled" not in job and job == {k: v for k, v in json.loads(params_json(family=on))["family"].items()
+                                            if k != "enabled"}  # fmt: skip
+    cfg["evaluation"]["bigbench"]["enabled"] = False
+    off = validate_config(cfg).evaluation
+    assert off.bigbench.for_jobs.tasks == {} and len(off.bigbench.tasks) == 4 and off.leaderboard.for_jobs.tasks
+    with pytest.raises(ConfigError, match=r"family.enabled: unknown key"):
+        from spin_core.configfile import parse_section
+
+        parse_section(LmEvalFamily, json.loads(params_json(family=on))["family"], "family")

@@ -72,7 +72,8 @@ def test_shipped_configs_meet_the_generated_schema_snakemake_checks(name):
 def test_section_defaults_round_trip_through_params_json():
     cfg = configfile.validate_config(yaml.safe_load((ROOT / "config" / "paper.yaml").read_text()))
     recipes = configfile.validate_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
-    sections = (cfg.spin, cfg.generate, cfg.convergence.map, cfg.evaluation.mt_bench, cfg.evaluation.leaderboard)
+    sections = (cfg.spin, cfg.generate, cfg.convergence.map, cfg.evaluation.mt_bench, cfg.evaluation.leaderboard,
+                cfg.evaluation.leaderboard.for_jobs)  # fmt: skip
     for section in (*sections, recipes.convergence.recipes, recipes.convergence.theory):
         text = config.params_json(x=section)
         assert configfile.parse_section(type(section), json.loads(text)["x"], "x") == section

@@ -161,6 +161,10 @@ def test_a_benchmark_switched_off_says_why_in_each_of_its_claims():
     mt, _ = evidence(EvaluationConfig(enabled=True, mt_bench={"enabled": False}))
     mt_row = "MT-Bench rises at each iteration through iteration 2"
     assert tuple(mt.loc[mt_row]) == ("not run", MT_BENCH_OFF) and mt.drop(mt_row).equals(on.drop(mt_row))
+    bb, _ = evidence(EvaluationConfig(enabled=True, bigbench={"enabled": False}))
+    bb_rows = bb.index.str.contains("-shot")  # Table 6's Big-Bench columns and OpenBookQA
+    assert bb_rows.sum() == 4 and (bb[bb_rows].evidence == "not run: evaluation.bigbench.enabled is false").all()
+    assert bb[~bb_rows].equals(on[~bb_rows])
     assert others_on.equals(others_off)  # the other claims are not touched
 
 

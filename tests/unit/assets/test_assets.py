@@ -194,6 +194,9 @@ def test_a_key_that_names_an_asset_place_needs_that_asset():
 def test_with_evaluation_off_no_bigbench_archive_is_used():
     assert validate_config(_smol()).assets_used == ["model", "chat_data", "bigbench"]
     assert validate_config(_smol(**{"evaluation.enabled": False})).assets_used == ["model", "chat_data"]
+    # Big-Bench off leaves smol.yaml nothing to evaluate: said, with the switch that does it.
+    with pytest.raises(ConfigError, match="evaluation.enabled: true, but no benchmark runs .*: set it false"):
+        validate_config(_smol(**{"evaluation.bigbench.enabled": False}))
 
 
 def test_a_withdrawn_bigbench_release_says_how_to_run_without_it(tmp_path, monkeypatch):
