@@ -16,7 +16,7 @@ import yaml
 
 from spin_core.config import SFT_STARTS
 from spin_core.errors import BadNameError
-from spin_core.names import CONTROL, MAIN, SFT, SPIN, model_sort_key
+from spin_core.names import CONTROL, EVAL_FAMILIES, MAIN, MT_BENCH, SFT, SPIN, model_sort_key
 from spin_core.stats import Z95
 
 from . import paired
@@ -41,7 +41,7 @@ def _model_order(models) -> list[str]:
 
 
 PAPER_TABLE = "table"  # the column naming the paper's table of a row
-LB, MT, BB = "open_llm_leaderboard", "mt_bench", "bigbench"
+LB, MT, BB = EVAL_FAMILIES["leaderboard"], MT_BENCH, EVAL_FAMILIES["bigbench"]  # benchmark names of score rows
 
 
 def paper_rows(paper: dict) -> list[dict]:

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from spin_core.io import atomic_path  # noqa: E402
-from spin_core.names import CONTROL, SPIN  # noqa: E402
+from spin_core.names import CONTROL, MT_BENCH, SPIN  # noqa: E402
 
 from .convergence import seed_bands, with_chains  # noqa: E402
 
@@ -149,7 +149,7 @@ def benchmarks_vs_iteration(long: pd.DataFrame, png) -> None:
             part = part.assign(x=part.model.map(position)).sort_values("x")
             ax.errorbar(part.x, part.value, yerr=part.stderr.fillna(0.0), capsize=3, label=part.source.iloc[0], **style)
         ax.set_xticks(range(len(models)), models)
-        unit = "MT-Bench score (1-10)" if benchmark == "mt_bench" else "score (%)"
+        unit = "MT-Bench score (1-10)" if benchmark == MT_BENCH else "score (%)"
         ax.set(title=f"{benchmark}: {task}" if len(task) < 28 else f"{benchmark}:\n{task}", ylabel=unit)
         ax.title.set_fontsize(8)
         ax.legend(fontsize=7)

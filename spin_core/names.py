@@ -209,6 +209,7 @@ RECIPES_SUMMARY = "results/tables/recipe_ablation_summary.csv"
 # The lm-eval tasks the tiny world builds (data/eval/lm_eval/<task>.yaml), by family.
 TINY_TASKS = {"leaderboard": ("tiny_choice", "tiny_greedy"), "bigbench": ("tiny_bb_continuation",)}
 EVAL_FAMILIES = {"leaderboard": "open_llm_leaderboard", "bigbench": "bigbench"}
+MT_BENCH = "mt_bench"  # the benchmark name MT-Bench's score rows carry
 JUDGE_CACHE = "results/eval/mt_bench/judge_cache.sqlite"
 EVAL_SCORES = "results/eval/scores.csv"
 TINY_TASK_DIR = "data/eval/lm_eval"  # the tiny world's lm-eval task YAMLs and their data

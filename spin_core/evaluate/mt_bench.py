@@ -29,6 +29,7 @@ import pandas as pd
 from ..config import MTBenchConfig
 from ..errors import ConfigError, DataError, SpinError
 from ..io import read_jsonl, write_jsonl, write_table
+from ..names import MT_BENCH
 from ..world.oracle_judge import OracleJudge
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,7 @@ def judgment_scores(judgments: list[dict], model: str) -> pd.DataFrame:
         rows.append(
             {
                 "model": model,
-                "benchmark": "mt_bench",
+                "benchmark": MT_BENCH,
                 "task": task,
                 "metric": "score",
                 "value": float(part["score"].mean()),

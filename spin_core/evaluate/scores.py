@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import LmEvalFamily
+from ..names import EVAL_FAMILIES
 
 # The tidy evaluation rows of every job (lm-eval tasks, MT-Bench) and of scores.csv.
 # harness: what produced the number (lm-eval and its version, or the MT-Bench judge).
@@ -21,7 +22,7 @@ def leaderboard_average(scores: pd.DataFrame, primary: dict[str, str]) -> pd.Dat
     Its stderr is that of a mean of independent estimates: sqrt(sum of the tasks' stderr^2) / n_tasks
     (NaN if a task reports none)."""
     rows = []
-    lb = scores[scores["benchmark"] == "open_llm_leaderboard"]
+    lb = scores[scores["benchmark"] == EVAL_FAMILIES["leaderboard"]]
     for model, part in lb.groupby("model", sort=False):
         values, errors, harnesses = [], [], set()
         for task, metric in primary.items():
@@ -35,7 +36,7 @@ def leaderboard_average(scores: pd.DataFrame, primary: dict[str, str]) -> pd.Dat
             rows.append(
                 {
                     "model": model,
-                    "benchmark": "open_llm_leaderboard",
+                    "benchmark": EVAL_FAMILIES["leaderboard"],
                     "task": "average",
                     "metric": "average",
                     "value": sum(values) / len(values),
