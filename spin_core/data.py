@@ -5,7 +5,6 @@ validating them, and the `data` stage that writes the SFT splits."""
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from pathlib import Path
 
@@ -55,15 +54,9 @@ def load_sft(path: str | Path) -> list[dict]:
     return validate_sft_rows(read_records(path), path)
 
 
-def hub_offline() -> bool:
-    """Whether the environment switches the hub off for datasets (as huggingface_hub and datasets read it)."""
-    return any(
-        os.environ.get(v, "").upper() in ("1", "ON", "YES", "TRUE") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )
-
-
 def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | None = None) -> list[dict]:
     """Paper scale: `n` rows of HuggingFaceH4/ultrachat_200k (shuffled with `seed`), first exchange only."""
+    from datasets import config as datasets_config
     from datasets import load_dataset
 
     log.info("loading %s split %s (revision %s)", name, split, revision)
@@ -77,7 +70,7 @@ def load_ultrachat(name: str, split: str, n: int, seed: int, revision: str | Non
         try:
             ds = load_dataset(name, split=split, revision=revision)
         except OSError as e:  # datasets' ConnectionError: "Couldn't reach '<name>' on the Hub"
-            if not hub_offline():
+            if not datasets_config.HF_HUB_OFFLINE:  # datasets' own reading of HF_DATASETS_OFFLINE / HF_HUB_OFFLINE
                 raise
             # Offline, datasets reads its own cache (a hub dataset downloaded earlier); say where we looked.
             raise DataError(

@@ -112,10 +112,12 @@ def test_a_local_dataset_folder_is_read_afresh_not_from_another_runs_cache(tmp_p
 
 
 def test_a_dataset_that_is_neither_a_folder_nor_reachable_says_where_it_looked(tmp_path, monkeypatch):
+    import datasets.config
+
     from spin_core.data import load_ultrachat
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # as HF_DATASETS_OFFLINE=1 sets it at import
     with pytest.raises(DataError, match=rf"data.dataset 'rehearsal/ultrachat': no such folder \({tmp_path}/rehearsal/"
                                         r"ultrachat\), nor in datasets. cache, and the hub is offline"):  # fmt: skip
         load_ultrachat("rehearsal/ultrachat", "train_sft", 10, seed=0)
